@@ -1,0 +1,1 @@
+"""stagger-harness: runs the fixtures flow under each Celery pool and checks delivery."""

@@ -1,0 +1,53 @@
+"""Latency models: how long the mock waits before answering a send.
+
+Seeded, so a scenario replays the same delays; per phone number overrides
+let one business number be slow while another is fast.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from .config import (
+    FixedLatency,
+    Latency,
+    LatencyModel,
+    LognormalLatency,
+    NoLatency,
+    NormalLatency,
+    UniformLatency,
+)
+
+
+def _clip(value: float, max_s: float | None) -> float:
+    value = max(0.0, value)
+    return value if max_s is None else min(value, max_s)
+
+
+def draw(model: LatencyModel, rng: random.Random) -> float:
+    """One delay in seconds from `model`."""
+    match model:
+        case NoLatency():
+            return 0.0
+        case FixedLatency(value_s=value):
+            return value
+        case UniformLatency(low_s=low, high_s=high):
+            return rng.uniform(low, high)
+        case NormalLatency(mean_s=mean, stddev_s=stddev, max_s=max_s):
+            return _clip(rng.gauss(mean, stddev), max_s)
+        case LognormalLatency(median_s=median, sigma=sigma, max_s=max_s):
+            return _clip(rng.lognormvariate(math.log(median), sigma), max_s)
+    raise TypeError(f"unknown latency model {model!r}")
+
+
+class LatencySampler:
+    """Draws delays for a Latency behaviour from one seeded generator."""
+
+    def __init__(self, latency: Latency) -> None:
+        self._latency = latency
+        self._rng = random.Random(latency.seed)
+
+    def sample(self, phone_number_id: str) -> float:
+        model = self._latency.per_phone_number.get(phone_number_id, self._latency.default)
+        return draw(model, self._rng)
