@@ -43,6 +43,24 @@ class Deliveries(BaseModel):
     deliveries: list[Delivery]
 
 
+class Problem(BaseModel):
+    field: str
+    message: str
+    input: Any = None
+
+
+class AdminErrorObject(BaseModel):
+    status: int
+    message: str
+    problems: list[Problem] | None = None
+
+
+class AdminError(BaseModel):
+    """Every admin error: a status, one readable message, and the fields at fault."""
+
+    error: AdminErrorObject
+
+
 def is_loopback(host: str | None) -> bool:
     if host is None:  # a Unix socket: local by construction
         return True
@@ -62,7 +80,12 @@ def build_router(state: MockState) -> APIRouter:
                 "set admin_allow_remote = true in the config to allow others",
             )
 
-    router = APIRouter(prefix=PREFIX, tags=["admin"], dependencies=[Depends(loopback_only)])
+    router = APIRouter(
+        prefix=PREFIX,
+        tags=["admin"],
+        dependencies=[Depends(loopback_only)],
+        responses={403: {"model": AdminError}, 422: {"model": AdminError}},
+    )
 
     @router.get("/health", response_model=Health)
     async def health() -> Health:

@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from . import admin, graph
 from .config import MockConfig
@@ -65,8 +67,17 @@ def _install_error_handlers(app: FastAPI) -> None:
             }
             for item in error.errors()
         ]
+        # A body that is not JSON shows up as raw bytes, which JSON cannot carry.
+        problems = jsonable_encoder(
+            problems, custom_encoder={bytes: lambda raw: raw.decode("utf-8", "replace")}
+        )
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return _admin_error(422, f"invalid admin request: {summary}", problems)
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_disconnect(request: Request, error: ClientDisconnect) -> Response:
+        # The client hung up mid-request (e.g. a killed worker): no one to answer, not a crash.
+        return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, error: Exception) -> Response:
@@ -111,6 +122,7 @@ def create_app(
         await webhooks.aclose()
 
     app = FastAPI(
+        redirect_slashes=False,  # Graph answers a stray slash with an error, not a redirect
         title="Mock Meta WhatsApp Cloud API",
         version="1.0",
         description="The Cloud API subset a bot uses to send messages, with scripted "

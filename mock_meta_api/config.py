@@ -12,7 +12,16 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import httpx
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 DEFAULT_ACCESS_TOKEN = "mock-access-token"
 DEFAULT_PHONE_NUMBER_ID = "106540352242922"
@@ -114,7 +123,23 @@ class HangAnswer(Strict):
     hang_s: Seconds | None = None
 
 
-FaultAnswer = Annotated[ErrorAnswer | ResetAnswer | HangAnswer, Field(discriminator="action")]
+def _answer_action(value: object) -> str | None:
+    """`action` picks the answer kind; a table without one is an error answer."""
+    if isinstance(value, dict):
+        return value.get("action", "error")
+    return getattr(value, "action", None)
+
+
+FaultAnswer = Annotated[
+    Annotated[ErrorAnswer, Tag("error")]
+    | Annotated[ResetAnswer, Tag("reset")]
+    | Annotated[HangAnswer, Tag("hang")],
+    Discriminator(
+        _answer_action,
+        custom_error_type="invalid_action",
+        custom_error_message="action must be one of 'error', 'reset', 'hang'",
+    ),
+]
 
 
 class RandomFailure(Strict):
@@ -202,6 +227,13 @@ class Webhooks(Strict):
     def _http_url(self) -> Webhooks:
         if self.url is not None and not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+        if self.url is not None:  # what the webhook client will parse, checked up front
+            try:
+                host = httpx.URL(self.url).host
+            except httpx.InvalidURL as exc:
+                raise ValueError(f"url is not a valid URL ({exc}), got {self.url!r}") from None
+            if not host:
+                raise ValueError(f"url has no host, got {self.url!r}")
         return self
 
 

@@ -86,6 +86,8 @@ class ConnectionReset(Response):
         transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
         if transport is None:
             raise ConnectionResetError("mock_meta_api: connection reset by fault injection")
+        if transport.is_closing():  # the client hung up first (e.g. during a hang)
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

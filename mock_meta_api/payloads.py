@@ -19,7 +19,7 @@ from .errors import GraphError, invalid_parameter
 MAX_TEXT_BODY = 4096
 MAX_CALLBACK_DATA = 512
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
-_PHONE_DIGITS = re.compile(r"^\+?\d{5,15}$")
+_PHONE_DIGITS = re.compile(r"^\+?\d{5,15}$", re.ASCII)  # ASCII digits only
 
 MessageType = Literal[
     "audio", "contacts", "document", "image", "interactive", "location",
@@ -90,7 +90,10 @@ class SendMessage(Lenient):
         content = getattr(self, self.type, None)
         if content is None:
             raise GraphSentence(f"The parameter {self.type} is required.")
-        if not isinstance(content, BaseModel | dict):
+        if self.type == "contacts":  # Graph's one array-valued message object
+            if not isinstance(content, list):
+                raise GraphSentence("Param contacts must be an array.")
+        elif not isinstance(content, BaseModel | dict):
             raise GraphSentence(f"Param {self.type} must be a JSON object.")
         return self
 

@@ -34,9 +34,8 @@ class MockState:
         self.behaviours = behaviours
         self.latency = LatencySampler(behaviours.latency)
         self.faults = FaultPlan(behaviours.failures, applied_at=time.monotonic())
-        self.throughput = KeyedLimiter(
-            behaviours.throughput.messages_per_second, behaviours.throughput.messages_per_second
-        )
+        rate = behaviours.throughput.messages_per_second
+        self.throughput = KeyedLimiter(rate, capacity=max(1.0, rate))  # one second's worth
         pair = behaviours.pair_rate
         self.pair_rate = KeyedLimiter(1 / pair.period_s, pair.burst)
         self.webhooks.reseed(behaviours.webhooks.seed)

@@ -17,6 +17,12 @@ from .config import StatusFailure, Webhooks
 from .errors import CATALOGUE, title_of
 
 
+def business_scoped_user_id(waba_id: str, wa_id: str) -> str:
+    """A stable BSUID for a recipient, in Meta's `CC.digits` form (the mock always says US)."""
+    digest = hashlib.sha256(f"{waba_id}:{wa_id}".encode()).digest()
+    return f"US.{int.from_bytes(digest[:8], 'big')}"
+
+
 def sign(body: bytes, app_secret: str) -> str:
     """The `X-Hub-Signature-256` value: sha256=<hex HMAC-SHA256 of the raw body>."""
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
@@ -125,13 +131,21 @@ class StatusWebhooks:
                 await asyncio.sleep(behaviour.retry_backoff_s * 2 ** (attempt - 1))
 
     def payload(self, message: SentMessage, status: str, failure: StatusFailure | None) -> dict:
-        """Meta's `statuses[]` webhook body for one status of one message."""
+        """Meta's `statuses[]` webhook body for one status of one message.
+
+        Since Meta's BSUID rollout (31 March 2026) sent/delivered/read statuses also
+        carry the recipient's business-scoped user ID and a `contacts` entry; failed
+        statuses of messages sent to a phone number carry neither.
+        """
+        user_id = business_scoped_user_id(self._waba_id, message.recipient)
         entry: dict = {
             "id": message.wamid,
             "status": status,
             "timestamp": str(int(time.time())),
             "recipient_id": message.recipient,
         }
+        if failure is None:
+            entry["recipient_user_id"] = user_id
         if message.biz_opaque_callback_data is not None:
             entry["biz_opaque_callback_data"] = message.biz_opaque_callback_data
         if status in ("sent", "delivered"):
@@ -148,26 +162,19 @@ class StatusWebhooks:
                     "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
                 }
             ]
+        value: dict = {
+            "messaging_product": "whatsapp",
+            "metadata": {
+                "display_phone_number": self._display,
+                "phone_number_id": message.phone_number_id,
+            },
+        }
+        if failure is None:
+            value["contacts"] = [{"wa_id": message.recipient, "user_id": user_id}]
+        value["statuses"] = [entry]
         return {
             "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": self._waba_id,
-                    "changes": [
-                        {
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": self._display,
-                                    "phone_number_id": message.phone_number_id,
-                                },
-                                "statuses": [entry],
-                            },
-                            "field": "messages",
-                        }
-                    ],
-                }
-            ],
+            "entry": [{"id": self._waba_id, "changes": [{"value": value, "field": "messages"}]}],
         }
 
     def _http(self) -> httpx.AsyncClient:

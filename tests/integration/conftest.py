@@ -1,0 +1,69 @@
+"""Fixtures that run the real mock server as a subprocess on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from .mockapi import MockAPI
+from .processes import STARTED, ServerProcess, mock_argv, running_server
+from .receiver import WebhookReceiver, webhook_receiver
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_outlives_the_session() -> Iterator[None]:
+    yield
+    alive = [popen.pid for popen in STARTED if popen.poll() is None]
+    assert not alive, f"server processes still running after the session: {alive}"
+
+
+@pytest.fixture(scope="session")
+def mock_server() -> Iterator[ServerProcess]:
+    """One mock with default settings, shared by the tests that only need defaults."""
+    with running_server(mock_argv()) as server:
+        yield server
+    assert_no_traceback(server)
+
+
+@pytest.fixture
+def mock(mock_server: ServerProcess) -> Iterator[MockAPI]:
+    """The shared mock, with default behaviours and an empty journal for this test."""
+    api = MockAPI(mock_server.url)
+    try:
+        api.reset()
+        yield api
+    finally:
+        api.close()
+        assert mock_server.popen.poll() is None, f"the mock died:\n{mock_server.output}"
+
+
+@pytest.fixture
+def start_mock() -> Iterator[Callable[..., tuple[ServerProcess, MockAPI]]]:
+    """Start a dedicated mock with extra CLI options; all are stopped after the test."""
+    servers: list[ServerProcess] = []
+    with ExitStack() as stack:
+
+        def start(*options: str) -> tuple[ServerProcess, MockAPI]:
+            server = stack.enter_context(running_server(mock_argv(*options)))
+            servers.append(server)
+            api = MockAPI(server.url)
+            stack.callback(api.close)
+            return server, api
+
+        yield start
+    for server in servers:
+        assert_no_traceback(server)
+
+
+def assert_no_traceback(server: ServerProcess) -> None:
+    """A stopped server printed no Python traceback (a crash the answers might hide)."""
+    assert "Traceback" not in server.output, server.output
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A real HTTP server on 127.0.0.1 recording the webhooks posted to it."""
+    with webhook_receiver() as receiver:
+        yield receiver
