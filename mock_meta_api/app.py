@@ -18,7 +18,6 @@ from starlette.requests import ClientDisconnect
 from . import admin, graph
 from .config import MockConfig
 from .errors import GraphError, unknown_path
-from .payloads import MarkRead, SendMessage
 from .state import MockState
 from .webhooks import StatusWebhooks
 
@@ -95,8 +94,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (SendMessage, MarkRead):
+        schema["paths"] = {graph.SEND_PATH: graph.openapi_operation(), **schema["paths"]}
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        components = components.setdefault("schemas", {})
+        for model in graph.OPENAPI_MODELS:
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(model_schema.pop("$defs", {}))
             components[model.__name__] = model_schema
@@ -130,7 +132,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.mock = state
-    app.include_router(graph.build_router(state))
+    app.router.routes.append(graph.build_route(state))
     app.include_router(admin.build_router(state))
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
