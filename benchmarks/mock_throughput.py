@@ -49,11 +49,13 @@ import httptools
 import httpx
 import uvloop
 
+from harness.processes import ServerProcess, start_server
+from mock_meta_api.server import READY, command
+
 HOST = "127.0.0.1"  # the only address any request goes to
 TOKEN = "mock-access-token"
 SEND_PATH = "/v21.0/106540352242922/messages"
 RECIPIENT = "15550100200"
-READY = re.compile(r"mock-meta-api listening on (http://127\.0\.0\.1:(\d+))")
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RPS = 3000.0
 TARGET_P99_MS = 10.0
@@ -87,42 +89,13 @@ def latency_ms(seconds: list[float]) -> dict[str, float]:
 # -- the server and the machine --------------------------------------------------
 
 
-def start_server(cpu: int, log: Path, deadline_s: float = 30) -> tuple[subprocess.Popen, str]:
-    """Start the server on `cpu` and return it once its ready line names the port.
+def start_mock(cpu: int) -> ServerProcess:
+    """Start the mock pinned to `cpu`; `harness.processes` waits for its ready line.
 
-    Its own session keeps Ctrl-C away from it: main() stops it by PID in a `finally`.
+    It runs in its own session, so Ctrl-C reaches only this script, whose `finally`
+    stops it by PID.
     """
-    exe = Path(sys.executable).with_name("mock-meta-api")
-    argv = ["taskset", "-c", str(cpu), str(exe), "--host", HOST, "--port", "0"]
-    with log.open("wb") as out:
-        popen = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        end = time.monotonic() + deadline_s
-        while time.monotonic() < end:
-            if match := READY.search(log.read_text()):
-                return popen, match.group(1)
-            if popen.poll() is not None:
-                raise RuntimeError(f"server exited ({popen.returncode}) before it was ready")
-            time.sleep(0.05)
-        raise RuntimeError(f"no ready line from the server within {deadline_s:g} s")
-    except BaseException:
-        stop_server(popen)
-        raise
-
-
-def stop_server(popen: subprocess.Popen) -> int:
-    """SIGTERM by PID, then SIGKILL after 5 s."""
-    if popen.poll() is None:
-        popen.terminate()
-        try:
-            popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait(timeout=5)
-    return popen.returncode
+    return start_server(["taskset", "-c", str(cpu), *command(host=HOST)], READY, 30)
 
 
 def core_ticks(cpu: int) -> tuple[int, int]:
@@ -464,7 +437,7 @@ def run_open_loop(*args: Any) -> dict[str, Any]:
 
 def measure(
     args: argparse.Namespace,
-    server: subprocess.Popen,
+    server: ServerProcess,
     port: int,
     admin: httpx.Client,
     rate: float | None,
@@ -493,7 +466,7 @@ def measure(
     return result
 
 
-def environment(server: subprocess.Popen) -> dict[str, Any]:
+def environment(server: ServerProcess) -> dict[str, Any]:
     def run(*argv: str) -> str:
         return subprocess.run(argv, capture_output=True, text=True, timeout=5, cwd=REPO).stdout
 
@@ -627,9 +600,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     server = None
     with tempfile.TemporaryDirectory(prefix="mock-bench-") as tmp:
-        log, lua = Path(tmp) / "server.log", Path(tmp) / "send.lua"
+        lua = Path(tmp) / "send.lua"
         try:
-            server, url = start_server(args.server_cpu, log)
+            server = start_mock(args.server_cpu)
+            url = server.url
             port = int(url.rsplit(":", 1)[1])
             print(f"server pid {server.pid} on {url}, core {args.server_cpu}", flush=True)
             with httpx.Client(base_url=url, timeout=10) as admin:
@@ -646,13 +620,13 @@ def main(argv: list[str] | None = None) -> int:
             print("interrupted", file=sys.stderr)
             return 130
         except Exception as exc:  # the run could not be done: exit 2, not a traceback
-            tail = log.read_text()[-4000:] if log.exists() else ""
+            tail = server.output[-4000:] if server is not None else ""
             print(f"benchmark failed: {exc!r}\nserver log:\n{tail}", file=sys.stderr)
             return 2
         finally:
             if server is not None:
-                results["server_exit_code"] = stop_server(server)
-                results["server_log_tail"] = log.read_text()[-4000:]
+                results["server_exit_code"] = server.stop()
+                results["server_log_tail"] = server.output[-4000:]
 
     results["verdict"], status = verdicts(results)
     results["exit_status"] = status

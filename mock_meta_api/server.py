@@ -7,6 +7,7 @@ protocol subclass hands the app its transport so faults can reset a connection.
 from __future__ import annotations
 
 import gc
+import re
 import socket
 import sys
 
@@ -15,6 +16,14 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .graph import TRANSPORT_KEY
+
+# The line `serve` prints once the socket is bound; whoever starts the mock waits for it.
+READY = re.compile(r"mock-meta-api listening on (?P<url>http://\S+)")
+
+
+def command(*options: str, host: str = "127.0.0.1") -> list[str]:
+    """The command line of the mock on a free port of `host`, with this interpreter."""
+    return [sys.executable, "-m", "mock_meta_api", "--host", host, "--port", "0", *options]
 
 
 class FaultableHttpProtocol(HttpToolsProtocol):

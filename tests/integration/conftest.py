@@ -7,8 +7,10 @@ from contextlib import ExitStack
 
 import pytest
 
+from harness.processes import STARTED, ServerProcess, running_server
+from mock_meta_api.server import READY, command
+
 from .mockapi import MockAPI
-from .processes import STARTED, ServerProcess, mock_argv, running_server
 from .receiver import WebhookReceiver, webhook_receiver
 
 
@@ -22,7 +24,7 @@ def _no_process_outlives_the_session() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def mock_server() -> Iterator[ServerProcess]:
     """One mock with default settings, shared by the tests that only need defaults."""
-    with running_server(mock_argv()) as server:
+    with running_server(command(), READY) as server:
         yield server
     assert_no_traceback(server)
 
@@ -46,7 +48,7 @@ def start_mock() -> Iterator[Callable[..., tuple[ServerProcess, MockAPI]]]:
     with ExitStack() as stack:
 
         def start(*options: str) -> tuple[ServerProcess, MockAPI]:
-            server = stack.enter_context(running_server(mock_argv(*options)))
+            server = stack.enter_context(running_server(command(*options), READY))
             servers.append(server)
             api = MockAPI(server.url)
             stack.callback(api.close)

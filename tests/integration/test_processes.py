@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .processes import ServerStartError, mock_argv, running_server, start_server
+from harness.processes import ServerStartError, running_server, start_server
+from mock_meta_api.server import READY, command
 
 pytestmark = pytest.mark.integration
 
@@ -15,14 +16,14 @@ pytestmark = pytest.mark.integration
 def test_a_server_that_exits_early_is_reported_with_its_output(tmp_path: Path) -> None:
     missing = tmp_path / "missing.toml"
     with pytest.raises(ServerStartError, match="exited with 2") as caught:
-        start_server(mock_argv("--config", str(missing)))
+        start_server(command("--config", str(missing)), READY)
     assert str(missing) in str(caught.value)
 
 
 def test_a_silent_process_is_stopped_at_the_deadline() -> None:
     argv = [sys.executable, "-c", "import time; print('booting', flush=True); time.sleep(60)"]
     with pytest.raises(ServerStartError, match=r"no ready line within 0\.5 s") as caught:
-        start_server(argv, timeout_s=0.5)
+        start_server(argv, READY, timeout_s=0.5)
     assert "booting" in str(caught.value)
 
 
@@ -30,7 +31,7 @@ def test_stop_ends_the_process_even_when_the_block_fails() -> None:
     started = []
 
     def failing_test() -> None:
-        with running_server(mock_argv()) as server:
+        with running_server(command(), READY) as server:
             started.append(server)
             assert server.popen.poll() is None
             raise RuntimeError("test failed")
@@ -51,6 +52,6 @@ def test_a_process_ignoring_sigterm_is_killed() -> None:
         "print('mock-meta-api listening on http://127.0.0.1:1', flush=True)\n"
         "time.sleep(60)",
     ]
-    server = start_server(argv)
+    server = start_server(argv, READY)
     assert server.url == "http://127.0.0.1:1"
     assert server.stop(grace_s=0.5) == -9

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mock_meta_api.server import command
+
 from .mockapi import MESSAGES, PHONE_ID, RECIPIENT, MockAPI, at_least, text_message
-from .processes import mock_argv
 
 pytestmark = pytest.mark.integration
 
@@ -234,7 +235,7 @@ def test_bad_config_exits_2_naming_file_and_field(tmp_path: Path, content: str, 
     config.write_text(content)
 
     result = subprocess.run(
-        mock_argv("--config", str(config)), capture_output=True, text=True, timeout=30
+        command("--config", str(config)), capture_output=True, text=True, timeout=30
     )
 
     assert result.returncode == 2, result.stderr
@@ -247,7 +248,7 @@ def test_bad_config_exits_2_naming_file_and_field(tmp_path: Path, content: str, 
 def test_missing_config_file_exits_2(tmp_path: Path) -> None:
     missing = tmp_path / "nope.toml"
     result = subprocess.run(
-        mock_argv("--config", str(missing)), capture_output=True, text=True, timeout=30
+        command("--config", str(missing)), capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2
     assert str(missing) in result.stderr
@@ -259,7 +260,7 @@ def test_port_in_use_exits_2_with_a_clear_error() -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        argv = [arg if arg != "0" else str(port) for arg in mock_argv()]
+        argv = [arg if arg != "0" else str(port) for arg in command()]
 
         result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
 

@@ -1,8 +1,9 @@
 """Start a server subprocess, wait for its "listening on URL" line, stop it by PID.
 
-The pattern every integration test (and later the harness) uses for processes:
-no fixed sleeps — wait on the process's own ready line with a deadline — and
-always stop what was started: SIGTERM, wait, then SIGKILL.
+The one way the project runs processes (tests, benchmarks, the stack): no fixed
+sleeps — wait on the process's own ready line with a deadline — and always stop
+what was started: SIGTERM, wait, then SIGKILL. Each child gets its own session,
+so a terminal's Ctrl-C reaches only its owner, which then stops it by PID.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ import contextlib
 import os
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO
-
-MOCK_READY = re.compile(r"mock-meta-api listening on (?P<url>http://\S+)")
 
 # Every process started here, so a session can check that none outlives it.
 STARTED: list[subprocess.Popen[str]] = []
@@ -84,7 +82,7 @@ def _pump(
 
 def start_server(
     argv: Sequence[str],
-    ready: re.Pattern[str] = MOCK_READY,
+    ready: re.Pattern[str],
     timeout_s: float = 20.0,
     env: dict[str, str] | None = None,
 ) -> ServerProcess:
@@ -102,6 +100,7 @@ def start_server(
         text=True,
         bufsize=1,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        start_new_session=True,
     )
     STARTED.append(popen)
     server = ServerProcess(popen)
@@ -123,15 +122,12 @@ def start_server(
 
 
 @contextlib.contextmanager
-def running_server(argv: Sequence[str], **options: object) -> Iterator[ServerProcess]:
+def running_server(
+    argv: Sequence[str], ready: re.Pattern[str], **options: object
+) -> Iterator[ServerProcess]:
     """`start_server` as a context manager: the process is stopped however the block ends."""
-    server = start_server(argv, **options)  # type: ignore[arg-type]
+    server = start_server(argv, ready, **options)  # type: ignore[arg-type]
     try:
         yield server
     finally:
         server.stop()
-
-
-def mock_argv(*options: str) -> list[str]:
-    """The command line of the real mock on a free loopback port, plus `options`."""
-    return [sys.executable, "-m", "mock_meta_api", "--host", "127.0.0.1", "--port", "0", *options]
