@@ -225,15 +225,17 @@ class Webhooks(Strict):
 
     @model_validator(mode="after")
     def _http_url(self) -> Webhooks:
-        if self.url is not None and not self.url.startswith(("http://", "https://")):
+        """Parse the URL as the webhook client will, so a bad one fails here, not per send."""
+        if self.url is None:
+            return self
+        if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
-        if self.url is not None:  # what the webhook client will parse, checked up front
-            try:
-                host = httpx.URL(self.url).host
-            except httpx.InvalidURL as exc:
-                raise ValueError(f"url is not a valid URL ({exc}), got {self.url!r}") from None
-            if not host:
-                raise ValueError(f"url has no host, got {self.url!r}")
+        try:
+            host = httpx.URL(self.url).host
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"url is not a valid URL ({exc}), got {self.url!r}") from None
+        if not host:
+            raise ValueError(f"url has no host, got {self.url!r}")
         return self
 
 

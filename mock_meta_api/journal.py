@@ -76,9 +76,6 @@ class Journal:
     def __len__(self) -> int:
         return len(self._records)
 
-    def entries(self) -> list[JournalEntry]:
-        return [JournalEntry.model_validate(record) for record in self._records]
-
     def select(
         self,
         recipient: str | None = None,
