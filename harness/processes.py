@@ -1,9 +1,11 @@
-"""Start a server subprocess, wait for its "listening on URL" line, stop it by PID.
+"""Start a server subprocess, wait for its ready line, stop it by PID.
 
 The one way the project runs processes (tests, benchmarks, the stack): no fixed
 sleeps — wait on the process's own ready line with a deadline — and always stop
-what was started: SIGTERM, wait, then SIGKILL. Each child gets its own session,
-so a terminal's Ctrl-C reaches only its owner, which then stops it by PID.
+what was started: SIGTERM, wait, then SIGKILL. Each child leads its own session
+and process group, so a terminal's Ctrl-C reaches only its owner, which then
+stops it by PID, and whatever the child forked (prefork pool processes) is
+killed with it through the group.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 # Every process started here, so a session can check that none outlives it.
@@ -27,11 +31,16 @@ class ServerStartError(RuntimeError):
 
 @dataclass
 class ServerProcess:
-    """A running server subprocess and everything it printed so far (stdout and stderr)."""
+    """A running server subprocess and everything it printed so far (stdout and stderr).
+
+    `url` is the ready line's `url` group, when the pattern has one.
+    """
 
     popen: subprocess.Popen[str]
     url: str = ""
+    ready: bool = False
     lines: list[str] = field(default_factory=list)
+    log: IO[str] | None = field(default=None, repr=False)
     _pumps: list[threading.Thread] = field(default_factory=list, repr=False)
 
     @property
@@ -42,10 +51,14 @@ class ServerProcess:
     def output(self) -> str:
         return "\n".join(self.lines)
 
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
     def stop(self, grace_s: float = 5.0) -> int:
         """Stop by PID: SIGTERM, wait up to `grace_s`, then SIGKILL; collect the last output.
 
-        Returns the exit code. Idempotent.
+        Anything left in the child's process group (its own children) is then
+        killed too. Returns the exit code. Idempotent.
         """
         if self.popen.poll() is None:
             self.popen.terminate()
@@ -54,30 +67,40 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(timeout=grace_s)
+        # The child led its own group (start_new_session), so the group id is its PID.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
         for pump in self._pumps:  # the pipes hit EOF once the process is gone
             pump.join(timeout=grace_s)
         for stream in (self.popen.stdout, self.popen.stderr):
             if stream is not None:
                 stream.close()
+        if self.log is not None and not self.log.closed:
+            self.log.close()
         return self.popen.returncode
 
 
 def _pump(
     server: ServerProcess,
     stream: IO[str],
-    ready: re.Pattern[str] | None,
-    signal: threading.Event,
+    ready: re.Pattern[str],
+    signal_ready: threading.Event,
+    lock: threading.Lock,
 ) -> None:
-    """Keep every line of one pipe; on `ready`'s match record the URL and signal."""
-    with contextlib.suppress(ValueError, OSError):  # the pipe closed under us
+    """Keep every line of one pipe (and log it); on `ready`'s first match signal."""
+    with contextlib.suppress(ValueError, OSError):  # the pipe or the log closed under us
         for raw in stream:
             line = raw.rstrip("\n")
             server.lines.append(line)
-            if ready is not None and not server.url and (match := ready.search(line)):
-                server.url = match["url"]
-                signal.set()
-    if ready is not None:
-        signal.set()  # EOF: the process is gone, ready or not
+            if server.log is not None:
+                with lock:
+                    server.log.write(raw if raw.endswith("\n") else raw + "\n")
+                    server.log.flush()
+            if not server.ready and (match := ready.search(line)):
+                server.url = match.groupdict().get("url") or ""
+                server.ready = True
+                signal_ready.set()
+    signal_ready.set()  # EOF: the process is gone, ready or not
 
 
 def start_server(
@@ -85,13 +108,17 @@ def start_server(
     ready: re.Pattern[str],
     timeout_s: float = 20.0,
     env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+    cwd: Path | None = None,
 ) -> ServerProcess:
-    """Start `argv` and return once stdout prints a line matching `ready` (group "url").
+    """Start `argv` and return once stdout or stderr prints a line matching `ready`.
 
     Both pipes are drained by threads for the process's whole life, so a chatty
-    server never blocks on a full pipe. If the process exits or stays silent past
-    the deadline it is stopped and ServerStartError carries what it printed.
+    server never blocks on a full pipe; with `log_path` every line also goes to
+    that file. If the process exits or stays silent past the deadline it is
+    stopped and ServerStartError carries what it printed.
     """
+    log = log_path.open("a", encoding="utf-8") if log_path is not None else None
     popen = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,
@@ -100,19 +127,23 @@ def start_server(
         text=True,
         bufsize=1,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        cwd=cwd,
         start_new_session=True,
     )
     STARTED.append(popen)
-    server = ServerProcess(popen)
-    signal = threading.Event()
-    for stream, pattern in ((popen.stdout, ready), (popen.stderr, None)):
-        pump = threading.Thread(target=_pump, args=(server, stream, pattern, signal), daemon=True)
+    server = ServerProcess(popen, log=log)
+    signal_ready = threading.Event()
+    lock = threading.Lock()
+    for stream in (popen.stdout, popen.stderr):
+        pump = threading.Thread(
+            target=_pump, args=(server, stream, ready, signal_ready, lock), daemon=True
+        )
         pump.start()
         server._pumps.append(pump)
     try:
-        if not signal.wait(timeout_s):
+        if not signal_ready.wait(timeout_s):
             raise ServerStartError(f"no ready line within {timeout_s} s:\n{server.output}")
-        if not server.url:
+        if not server.ready:
             code = popen.wait(timeout=timeout_s)
             raise ServerStartError(f"exited with {code} before it was ready:\n{server.output}")
     except BaseException:

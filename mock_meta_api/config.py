@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import httpx
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -210,10 +211,31 @@ class StatusFailure(Strict):
     probability: Annotated[float, Field(ge=0, le=1)] = 1.0
 
 
-class Webhooks(Strict):
-    """Status webhooks posted after each accepted send (off while `url` is unset)."""
+def _check_http_url(url: str) -> str:
+    """Parse a URL as the webhook client will, so a bad one fails here, not per send."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"url must start with http:// or https://, got {url!r}")
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"url is not a valid URL ({exc}), got {url!r}") from None
+    if not host:
+        raise ValueError(f"url has no host, got {url!r}")
+    return url
 
-    url: str | None = None
+
+HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+
+
+class Webhooks(Strict):
+    """Status webhooks posted after each accepted send (off while no URL applies).
+
+    `url_per_phone_number` is Meta's webhook override for one business number:
+    its statuses go there instead of the app's `url`.
+    """
+
+    url: HttpUrl | None = None
+    url_per_phone_number: dict[str, HttpUrl] = Field(default_factory=dict)
     sent_delay_s: Seconds | None = 0.05
     delivered_delay_s: Seconds | None = 0.1
     read_delay_s: Seconds | None = None
@@ -223,20 +245,8 @@ class Webhooks(Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 5
     seed: int | None = None
 
-    @model_validator(mode="after")
-    def _http_url(self) -> Webhooks:
-        """Parse the URL as the webhook client will, so a bad one fails here, not per send."""
-        if self.url is None:
-            return self
-        if not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
-        try:
-            host = httpx.URL(self.url).host
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"url is not a valid URL ({exc}), got {self.url!r}") from None
-        if not host:
-            raise ValueError(f"url has no host, got {self.url!r}")
-        return self
+    def url_for(self, phone_number_id: str) -> str | None:
+        return self.url_per_phone_number.get(phone_number_id, self.url)
 
 
 class Behaviours(Strict):

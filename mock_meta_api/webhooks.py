@@ -74,10 +74,11 @@ class StatusWebhooks:
 
     def schedule(self, behaviour: Webhooks, message: SentMessage) -> None:
         """Queue the status sequence for `message` (nothing when no URL is set)."""
-        if behaviour.url is None:
+        url = behaviour.url_for(message.phone_number_id)
+        if url is None:
             return
         failure = self._failure_for(behaviour.failures, message.recipient)
-        task = asyncio.get_running_loop().create_task(self._run(behaviour, message, failure))
+        task = asyncio.get_running_loop().create_task(self._run(behaviour, url, message, failure))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -88,7 +89,7 @@ class StatusWebhooks:
         return None
 
     async def _run(
-        self, behaviour: Webhooks, message: SentMessage, failure: StatusFailure | None
+        self, behaviour: Webhooks, url: str, message: SentMessage, failure: StatusFailure | None
     ) -> None:
         if failure is not None:
             steps = [("failed", behaviour.sent_delay_s or 0.0)]
@@ -105,9 +106,11 @@ class StatusWebhooks:
         for status, delay in steps:
             await asyncio.sleep(delay)
             body = orjson.dumps(self.payload(message, status, failure))
-            await self._post(behaviour, message.wamid, status, body)
+            await self._post(behaviour, url, message.wamid, status, body)
 
-    async def _post(self, behaviour: Webhooks, wamid: str, status: str, body: bytes) -> None:
+    async def _post(
+        self, behaviour: Webhooks, url: str, wamid: str, status: str, body: bytes
+    ) -> None:
         headers = {
             "Content-Type": "application/json",
             "X-Hub-Signature-256": sign(body, self._app_secret),
@@ -119,7 +122,7 @@ class StatusWebhooks:
             self.deliveries.append(record)
             try:
                 answer = await client.post(
-                    behaviour.url or "", content=body, headers=headers, timeout=behaviour.timeout_s
+                    url, content=body, headers=headers, timeout=behaviour.timeout_s
                 )
                 record.http_status = answer.status_code
                 record.delivered = answer.is_success

@@ -1,0 +1,170 @@
+"""The bot's webhook, as Meta calls it: GET to verify the subscription, POST with notifications.
+
+A POST is checked (signature, JSON, Meta's shape) before anything is stored or
+queued, then answered quickly: the fixtures parts are queued for the workers,
+not sent inline. A redelivered inbound message (same id) is not handled twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .app import Bot
+from .flow import is_fixtures_request, queue_fixtures
+
+logger = logging.getLogger("bot.webhook")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Text(_Open):
+    body: str
+
+
+class Message(_Open):
+    id: str = Field(min_length=1)
+    sender: str = Field(alias="from", min_length=1)
+    type: str
+    timestamp: str | None = None
+    text: Text | None = None
+
+
+class Status(_Open):
+    id: str
+    status: str
+    recipient_id: str | None = None
+    biz_opaque_callback_data: str | None = None
+
+
+class Metadata(_Open):
+    phone_number_id: str
+
+
+class MessagesValue(_Open):
+    messaging_product: Literal["whatsapp"]
+    metadata: Metadata
+    messages: list[Message] = Field(default_factory=list)
+    statuses: list[Status] = Field(default_factory=list)
+
+
+class Change(_Open):
+    field: str
+    value: dict[str, Any]
+
+
+class Entry(_Open):
+    id: str
+    changes: list[Change]
+
+
+class Notification(_Open):
+    object: Literal["whatsapp_business_account"]
+    entry: list[Entry]
+
+    def messages_values(self) -> list[MessagesValue]:
+        """The `messages` values, validated; other fields (account updates...) are skipped."""
+        return [
+            MessagesValue.model_validate(change.value)
+            for entry in self.entry
+            for change in entry.changes
+            if change.field == "messages"
+        ]
+
+
+def signature_ok(body: bytes, header: str | None, app_secret: str) -> bool:
+    """`X-Hub-Signature-256: sha256=<hex HMAC of the raw body>`, compared in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+def _bad_request(reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=400)
+
+
+def handle(bot: Bot, values: list[MessagesValue]) -> None:
+    """Record statuses and inbound messages; queue a fixtures reply per new request."""
+    received_at = time.time()
+    for value in values:
+        for status in value.statuses:
+            bot.store.record_status(
+                {**status.model_dump(by_alias=True), "received_at": received_at}
+            )
+        for message in value.messages:
+            if not bot.store.claim_inbound(message.id):
+                logger.info("duplicate inbound %s ignored", message.id)
+                continue
+            bot.store.record_inbound(
+                {**message.model_dump(by_alias=True), "received_at": received_at}
+            )
+            if message.text is None or not is_fixtures_request(message.text.body, bot.settings):
+                continue
+            try:
+                queue_fixtures(bot.settings, bot.store, bot.send_task, message.sender, message.id)
+            except Exception:
+                bot.store.release_inbound(message.id)  # let Meta's redelivery try again
+                raise
+
+
+def create_webhook_app(bot: Bot, path: str = "/webhook") -> Starlette:
+    """The ASGI app: `path` for Meta, `/healthz` for whoever waits for the bot to come up."""
+
+    async def verify(request: Request) -> Response:
+        params = request.query_params
+        if (
+            params.get("hub.mode") == "subscribe"
+            and params.get("hub.verify_token") == bot.settings.whatsapp_verify_token
+            and params.get("hub.challenge")
+        ):
+            return PlainTextResponse(params["hub.challenge"])
+        return PlainTextResponse("Forbidden", status_code=403)
+
+    async def notify(request: Request) -> Response:
+        body = await request.body()
+        header = request.headers.get("x-hub-signature-256")
+        if not signature_ok(body, header, bot.settings.whatsapp_app_secret):
+            return PlainTextResponse("Invalid signature", status_code=403)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return _bad_request("body is not JSON")
+        try:
+            values = Notification.model_validate(data).messages_values()
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"]) or "(body)"
+            return _bad_request(
+                f"not a whatsapp_business_account notification: {where}: {first['msg']}"
+            )
+        try:
+            await run_in_threadpool(handle, bot, values)
+        except Exception:
+            logger.exception("could not handle a notification; Meta will redeliver it")
+            return PlainTextResponse("Temporarily unavailable", status_code=500)
+        return PlainTextResponse("EVENT_RECEIVED")
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[
+            Route(path, verify, methods=["GET"]),
+            Route(path, notify, methods=["POST"]),
+            Route("/healthz", health, methods=["GET"]),
+        ]
+    )

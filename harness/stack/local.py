@@ -1,0 +1,277 @@
+"""The local stack: broker, mock Cloud API, and per lane a bot webhook and a Celery worker.
+
+Every part is a real process on 127.0.0.1 on a port chosen at run time, logs
+to the run directory, is waited for by a condition (its ready line) and is
+stopped by PID, whatever way the run ends.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import re
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Self
+
+import psutil
+
+from mock_meta_api import server as mock_server
+from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_APP_SECRET
+
+from ..bot import serve as bot_server
+from ..bot.settings import BotSettings, load_settings
+from ..bot.store import Store
+from ..mock_admin import MockAdmin
+from ..processes import ServerProcess, start_server
+from . import broker as brokers
+from .spec import PHONE_NUMBER_BASE, LaneSpec, StackSpec
+
+# Celery logs "<name>@<host> ready." once the worker consumes.
+WORKER_READY = re.compile(r"\S+@\S+ ready\.")
+VERIFY_TOKEN = "stagger-verify-token"
+
+
+@dataclass
+class Lane:
+    """A running lane: its settings as the bot sees them and its two processes."""
+
+    spec: LaneSpec
+    index: int
+    env: dict[str, str]
+    settings: BotSettings
+    web: ServerProcess
+    worker: ServerProcess
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.web.url}/webhook"
+
+    @property
+    def phone_number_id(self) -> str:
+        return self.settings.whatsapp_phone_number_id
+
+    def recipient(self, n: int = 0) -> str:
+        """The `n`th user of this lane: lanes never share recipients (pair rate limits)."""
+        return f"4477{self.index:03d}{n:05d}"
+
+    def store(self) -> Store:
+        return Store(self.settings.store_url, self.settings.bot_key_prefix)
+
+
+def worker_command(spec: LaneSpec, queue: str, loglevel: str) -> list[str]:
+    """`celery worker` for one lane; the pool is on the command line unless settings-only."""
+    argv = [sys.executable, "-m", "celery", "-A", "harness.bot.worker", "worker"]
+    argv += ["--loglevel", loglevel, "--hostname", f"{spec.name}@%h", "--queues", queue]
+    if not spec.pool_from_settings:
+        argv += ["--pool", spec.pool]
+    if spec.concurrency is not None:
+        argv += ["--concurrency", str(spec.concurrency)]
+    return argv
+
+
+class LocalStack:
+    """Start with `with LocalStack(spec, run_dir) as stack:`; everything stops on exit."""
+
+    def __init__(self, spec: StackSpec, run_dir: Path) -> None:
+        self.spec = spec
+        self.run_dir = run_dir
+        self.run_id = secrets.token_hex(4)
+        self.broker: brokers.Broker | None = None
+        self.mock: ServerProcess | None = None
+        self.lanes: dict[str, Lane] = {}
+        self._processes: dict[str, ServerProcess] = {}
+        self._lock = threading.Lock()
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Bring everything up; on any failure (or Ctrl-C) stop what started, then re-raise."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        if self.spec.broker_url is None:
+            self.broker = brokers.start_embedded(self.run_dir, timeout_s=self.spec.start_timeout_s)
+            self._own("broker", self.broker.process)
+        else:
+            self.broker = brokers.external(self.spec.broker_url)
+        self.mock = self._spawn(
+            mock_server.command("--config", str(self._write_mock_config())),
+            mock_server.READY,
+            "mock",
+        )
+        specs = list(enumerate(self.spec.lanes))
+        envs = {spec.name: self._lane_env(index, spec) for index, spec in specs}
+        settings = {name: load_settings(**_lower(env)) for name, env in envs.items()}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(specs)) as pool:
+            started = [
+                pool.submit(self._start_lane, index, spec, envs[spec.name], settings[spec.name])
+                for index, spec in specs
+            ]
+            for future in started:
+                lane = future.result()
+                self.lanes[lane.name] = lane
+        self._route_status_webhooks()
+
+    def _start_lane(
+        self, index: int, spec: LaneSpec, env: dict[str, str], settings: BotSettings
+    ) -> Lane:
+        """The lane's webhook, then its worker (each waited for by its ready line)."""
+        web = self._spawn(bot_server.command(), bot_server.READY, f"bot-{spec.name}", env)
+        argv = worker_command(spec, env["CELERY_TASK_QUEUE"], self.spec.worker_loglevel)
+        worker = self._spawn(argv, WORKER_READY, f"worker-{spec.name}", env)
+        return Lane(spec=spec, index=index, env=env, settings=settings, web=web, worker=worker)
+
+    def _spawn(
+        self,
+        argv: list[str],
+        ready: re.Pattern[str],
+        name: str,
+        env: dict[str, str] | None = None,
+    ) -> ServerProcess:
+        process = start_server(
+            argv,
+            ready,
+            timeout_s=self.spec.start_timeout_s,
+            env=env,
+            log_path=self.run_dir / f"{name}.log",
+        )
+        self._own(name, process)
+        return process
+
+    def _own(self, name: str, process: ServerProcess | None) -> None:
+        if process is not None:
+            with self._lock:
+                self._processes[name] = process
+
+    def _write_mock_config(self) -> Path:
+        """The mock serves every lane's business number, with the scenario's behaviours."""
+        path = self.run_dir / "mock-config.json"
+        config = {
+            "access_token": DEFAULT_ACCESS_TOKEN,
+            "app_secret": DEFAULT_APP_SECRET,
+            "phone_number_ids": [
+                str(PHONE_NUMBER_BASE + index) for index in range(len(self.spec.lanes))
+            ],
+            "behaviours": self.spec.mock_behaviours,
+        }
+        path.write_text(json.dumps(config, indent=2))
+        return path
+
+    def _lane_env(self, index: int, spec: LaneSpec) -> dict[str, str]:
+        """The environment a deployment of this lane would have; lane settings win."""
+        assert self.broker is not None
+        assert self.mock is not None
+        embedded = self.spec.broker_url is None
+        prefix = f"stagger:{self.run_id}:{spec.name}:"
+        env = {
+            "CELERY_BROKER_URL": self.broker.url_for_db(index + 1) if embedded else self.broker.url,
+            "BOT_KEY_PREFIX": prefix,
+            "CELERY_TASK_QUEUE": f"stagger-{spec.name}",
+            "WHATSAPP_API_URL": self.mock.url,
+            "WHATSAPP_PHONE_NUMBER_ID": str(PHONE_NUMBER_BASE + index),
+            "WHATSAPP_ACCESS_TOKEN": DEFAULT_ACCESS_TOKEN,
+            "WHATSAPP_APP_SECRET": DEFAULT_APP_SECRET,
+            "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+        }
+        if not embedded:  # lanes share the database: keep Celery's keys apart too
+            env["CELERY_BROKER_GLOBAL_KEYPREFIX"] = prefix
+        if spec.pool_from_settings:
+            env["CELERY_WORKER_POOL"] = spec.pool
+        return env | self.spec.bot_env | spec.env
+
+    def _route_status_webhooks(self) -> None:
+        """Meta's per-number webhook override: each lane's statuses go to its own bot."""
+        assert self.mock is not None
+        with MockAdmin(self.mock.url) as admin:
+            webhooks = admin.behaviours()["webhooks"]
+            webhooks["url_per_phone_number"] = {
+                lane.phone_number_id: lane.webhook_url for lane in self.lanes.values()
+            }
+            admin.patch_behaviours({"webhooks": webhooks})
+
+    # -- inspect -------------------------------------------------------------------------------
+
+    @property
+    def mock_url(self) -> str:
+        assert self.mock is not None, "the stack is not started"
+        return self.mock.url
+
+    def processes(self) -> dict[str, ServerProcess]:
+        """Every process the stack started, by the name of its log file."""
+        with self._lock:
+            return dict(self._processes)
+
+    def pids(self) -> set[int]:
+        """The PIDs of every started process and of everything they forked (pool processes)."""
+        pids: set[int] = set()
+        for process in self.processes().values():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                parent = psutil.Process(process.pid)
+                pids.add(parent.pid)
+                pids.update(child.pid for child in parent.children(recursive=True))
+        return pids
+
+    # -- stop ----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop workers first (warm shutdown), then webhooks, mock and broker; all by PID."""
+        started = self.processes()
+        workers = [p for name, p in started.items() if name.startswith("worker-")]
+        rest = [p for name, p in reversed(started.items()) if not name.startswith("worker-")]
+        for group in (workers, rest):
+            if group:
+                with concurrent.futures.ThreadPoolExecutor(max_workers=len(group)) as pool:
+                    list(pool.map(lambda process: process.stop(grace_s=10.0), group))
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _lower(env: dict[str, str]) -> dict[str, str]:
+    """Bot settings fields are the lower-case names of their environment variables."""
+    return {name.lower(): value for name, value in env.items() if name.lower() in _FIELDS}
+
+
+_FIELDS = set(BotSettings.model_fields)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C in the main thread, so `finally` blocks stop the stack."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous: Callable[[int, FrameType | None], object] | int | None = signal.signal(
+        signal.SIGTERM, interrupt
+    )
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

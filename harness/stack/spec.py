@@ -1,0 +1,72 @@
+"""What a stack is asked to run: lanes (one pool each) and the settings they share."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..bot.settings import Pool
+
+# Each lane of an embedded broker gets its own database; Redis and Valkey have 16 (0 is unused).
+MAX_EMBEDDED_LANES = 15
+# Business phone number ids handed to lanes: 10654035229NNNN.
+PHONE_NUMBER_BASE = 106540352290000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LaneSpec(_Strict):
+    """One pool under test: a bot deployment of its own (webhook and worker).
+
+    `pool_from_settings` puts the pool only in CELERY_WORKER_POOL, as a
+    settings file would, while `concurrency` stays on the command line.
+    `env` overrides any bot setting for this lane (e.g. CELERY_TASK_ACKS_LATE).
+    """
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
+    pool: Pool
+    concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
+    pool_from_settings: bool = False
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in env if not name.isidentifier() or name.upper() != name]
+        if bad:
+            raise ValueError(f"environment variable names must be UPPER_CASE, got {bad}")
+        return env
+
+
+class StackSpec(_Strict):
+    """The lanes and the settings shared by all of them."""
+
+    lanes: Annotated[list[LaneSpec], Field(min_length=1)]
+    broker_url: str | None = Field(
+        default=None, description="An external Redis; unset starts an embedded Valkey."
+    )
+    bot_env: dict[str, str] = Field(default_factory=dict)
+    mock_behaviours: dict[str, Any] = Field(default_factory=dict)
+    worker_loglevel: str = "INFO"
+    start_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+
+    @model_validator(mode="after")
+    def _lanes_fit(self) -> StackSpec:
+        names = [lane.name for lane in self.lanes]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"lane names must be unique, repeated: {duplicated}")
+        if self.broker_url is None and len(self.lanes) > MAX_EMBEDDED_LANES:
+            raise ValueError(
+                f"the embedded broker has room for {MAX_EMBEDDED_LANES} lanes, "
+                f"got {len(self.lanes)}"
+            )
+        return self
+
+    @classmethod
+    def of_pools(cls, *pools: Pool, **options: Any) -> StackSpec:
+        """One lane per pool, named after it."""
+        return cls(lanes=[LaneSpec(name=pool, pool=pool) for pool in pools], **options)
