@@ -37,7 +37,7 @@ class MockAdmin:
     def journal(self, **filters: Any) -> list[dict[str, Any]]:
         return self._json(self.http.get("/_mock/journal", params=filters))["entries"]
 
-    def behaviours(self) -> dict[str, Any]:
+    def get_behaviours(self) -> dict[str, Any]:
         return self._json(self.http.get("/_mock/behaviours"))
 
     def put_behaviours(self, behaviours: dict[str, Any]) -> dict[str, Any]:

@@ -157,9 +157,13 @@ class LocalStack:
         return process
 
     def _own(self, name: str, process: ServerProcess | None) -> None:
-        if process is not None:
-            with self._lock:
-                self._processes[name] = process
+        """Remember a started process, and list it in `processes.json` for anyone cleaning up."""
+        if process is None:
+            return
+        with self._lock:
+            self._processes[name] = process
+            listing = {key: value.pid for key, value in self._processes.items()}
+            (self.run_dir / "processes.json").write_text(json.dumps(listing, indent=2))
 
     def _write_mock_config(self) -> Path:
         """The mock serves every lane's business number, with the scenario's behaviours."""
@@ -201,7 +205,7 @@ class LocalStack:
         """Meta's per-number webhook override: each lane's statuses go to its own bot."""
         assert self.mock is not None
         with MockAdmin(self.mock.url) as admin:
-            webhooks = admin.behaviours()["webhooks"]
+            webhooks = admin.get_behaviours()["webhooks"]
             webhooks["url_per_phone_number"] = {
                 lane.phone_number_id: lane.webhook_url for lane in self.lanes.values()
             }

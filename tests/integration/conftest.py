@@ -7,18 +7,11 @@ from contextlib import ExitStack
 
 import pytest
 
-from harness.processes import STARTED, ServerProcess, running_server
+from harness.processes import ServerProcess, running_server
 from mock_meta_api.server import READY, command
 
 from .mockapi import MockAPI
 from .receiver import WebhookReceiver, webhook_receiver
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _no_process_outlives_the_session() -> Iterator[None]:
-    yield
-    alive = [popen.pid for popen in STARTED if popen.poll() is None]
-    assert not alive, f"server processes still running after the session: {alive}"
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from harness.mock_admin import MockAdmin
+from harness.waiting import wait_for
 from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_PHONE_NUMBER_ID
 
 TOKEN = DEFAULT_ACCESS_TOKEN
@@ -32,16 +33,12 @@ def text_message(body: str = "hello", to: str = RECIPIENT, **extra: Any) -> dict
     )
 
 
-class MockAPI:
+class MockAPI(MockAdmin):
     """One server's URL plus an httpx client on it (loopback, real sockets)."""
 
     def __init__(self, url: str, token: str = TOKEN) -> None:
-        self.url = url
+        super().__init__(url)
         self.token = token
-        self.http = httpx.Client(base_url=url, timeout=10)
-
-    def close(self) -> None:
-        self.http.close()
 
     def client(self, **options: Any) -> httpx.Client:
         """A separate client on the same server (e.g. with its own timeouts)."""
@@ -55,35 +52,19 @@ class MockAPI:
             MESSAGES, json=text_message() if payload is None else payload, headers=self.auth()
         )
 
-    # -- admin ---------------------------------------------------------------
-
-    def journal(self, **filters: Any) -> list[dict[str, Any]]:
-        answer = self.http.get("/_mock/journal", params=filters)
-        answer.raise_for_status()
-        return answer.json()["entries"]
-
     def wait_journal(
         self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 5.0
     ) -> list[dict[str, Any]]:
         """Poll the journal until `predicate` holds (short poll interval, hard deadline)."""
-        deadline = time.monotonic() + timeout_s
-        while not predicate(entries := self.journal()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"journal condition not met within {timeout_s} s: {entries}")
-            time.sleep(0.02)
-        return entries
+        return wait_for(
+            self.journal, predicate, timeout_s=timeout_s, interval_s=0.02, what="journal"
+        )
 
     def behaviours(self, behaviours: dict[str, Any]) -> dict[str, Any]:
         """Replace all behaviours (unset sections go back to their defaults)."""
-        answer = self.http.put("/_mock/behaviours", json=behaviours)
-        assert answer.status_code == 200, answer.text
-        return answer.json()
+        return self.put_behaviours(behaviours)
 
     def reset(self) -> None:
-        self.behaviours({})
-        assert self.http.post("/_mock/reset").json() == {"reset": True}
-
-    def health(self) -> dict[str, Any]:
-        answer = self.http.get("/_mock/health")
-        answer.raise_for_status()
-        return answer.json()
+        """Default behaviours and an empty journal."""
+        self.put_behaviours({})
+        super().reset()

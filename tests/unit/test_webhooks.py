@@ -398,3 +398,36 @@ async def test_drain_waits_for_scheduled_webhooks() -> None:
         assert await webhooks.drain(within_s=5)
 
     assert receiver.statuses() == ["sent", "delivered"]
+
+
+async def test_a_phone_numbers_webhook_override_gets_its_statuses() -> None:
+    """Meta's per-number override: that number's statuses go to its URL, others' to the app's."""
+    other_phone = "106540352299999"
+    override = "http://override.test/webhook"
+    receiver = Receiver()
+    config = webhook_config(
+        settings={"phone_number_ids": [PHONE_ID, other_phone]},
+        url_per_phone_number={other_phone: override},
+        delivered_delay_s=None,
+    )
+    async with running_mock(config, webhook_transport=receiver.transport) as mock:
+        assert_accepted(await mock.send(text_message(biz_opaque_callback_data="app-url")))
+        other_path = f"/v21.0/{other_phone}/messages"
+        sent = await mock.send(text_message(biz_opaque_callback_data="override"), path=other_path)
+        assert_accepted(sent)
+        await wait_until(lambda: len(receiver.calls) >= 2, what="two webhooks")
+        await settled(mock)
+
+    hosts = {
+        call.status["biz_opaque_callback_data"]: call.headers["host"] for call in receiver.calls
+    }
+    assert hosts == {"app-url": "receiver.test", "override": "override.test"}
+
+
+async def test_a_bad_override_url_is_refused_with_the_number_named(mock: Mock) -> None:
+    answer = await mock.client.patch(
+        "/_mock/behaviours", json={"webhooks": {"url_per_phone_number": {PHONE_ID: "ftp://x"}}}
+    )
+    assert answer.status_code == 422
+    assert f"webhooks.url_per_phone_number.{PHONE_ID}" in answer.text
+    assert "must start with http:// or https://" in answer.text

@@ -1,0 +1,179 @@
+"""No process outlives the stack: after success, an exception, a failed test, Ctrl-C or SIGTERM.
+
+Each check collects the PIDs the stack started (with everything they forked,
+such as prefork pool processes) and asserts that none of them, nor anything
+left in their process groups, is still running afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.bot.settings import SettingsError
+from harness.processes import start_server
+from harness.stack import LaneSpec, LocalStack, StackSpec
+from harness.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+PREFORK = LaneSpec(name="prefork", pool="prefork", concurrency=2)
+STOP_DEADLINE_S = 60
+
+
+def survivors(pids: set[int]) -> list[str]:
+    """Live processes among `pids` or in their process groups (zombies count as gone)."""
+    found = []
+    for process in psutil.process_iter(["pid", "name", "status"]):
+        try:
+            group = os.getpgid(process.pid)
+        except ProcessLookupError:
+            continue
+        if (process.pid in pids or group in pids) and process.status() != psutil.STATUS_ZOMBIE:
+            found.append(f"{process.pid} {process.name()} (group {group})")
+    return found
+
+
+def test_a_stack_stops_every_process_it_started(tmp_path: Path) -> None:
+    with LocalStack(StackSpec(lanes=[PREFORK]), tmp_path) as stack:
+        pids = stack.pids()
+        names = set(stack.processes())
+    assert names == {"broker", "mock", "bot-prefork", "worker-prefork"}
+    assert len(pids) >= len(names) + 2, "the prefork worker's two pool processes are counted"
+    assert survivors(pids) == []
+
+
+def test_an_exception_inside_the_stack_stops_everything(tmp_path: Path) -> None:
+    stack = LocalStack(StackSpec(lanes=[PREFORK]), tmp_path)
+    pids: set[int] = set()
+
+    def fail_inside() -> None:
+        with stack:
+            pids.update(stack.pids())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_inside()
+    assert len(pids) >= 4
+    assert survivors(pids) == []
+
+
+def test_a_failed_start_stops_what_had_started(tmp_path: Path) -> None:
+    bad = LaneSpec(name="bad", pool="solo", env={"CELERY_WORKER_PREFETCH_MULTIPLIER": "-1"})
+    stack = LocalStack(StackSpec(lanes=[bad]), tmp_path)
+    with pytest.raises(SettingsError, match="CELERY_WORKER_PREFETCH_MULTIPLIER"):
+        stack.start()
+    started = stack.processes()
+    assert set(started) == {"broker", "mock"}, "the broker and mock were up when the lane failed"
+    assert all(not process.alive() for process in started.values())
+    assert survivors({process.pid for process in started.values()}) == []
+
+
+FAILING_TEST = """
+import json
+from pathlib import Path
+
+from harness.stack import LaneSpec, LocalStack, StackSpec
+
+
+def test_fails_inside_the_stack(tmp_path):
+    with LocalStack(StackSpec(lanes=[LaneSpec(name="prefork", pool="prefork", concurrency=2)]),
+                    tmp_path) as stack:
+        Path({pids_file!r}).write_text(json.dumps(sorted(stack.pids())))
+        assert False, "a failing assertion inside the stack"
+"""
+
+
+def test_a_failed_test_leaves_no_process(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids.json"
+    pytester.makepyfile(FAILING_TEST.format(pids_file=str(pids_file)))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=STOP_DEADLINE_S * 2)
+    result.assert_outcomes(failed=1)
+    pids = set(json.loads(pids_file.read_text()))
+    assert len(pids) >= 4
+    assert survivors(pids) == []
+
+
+HOLD_STACK = """
+import json, sys, threading
+from pathlib import Path
+from harness.stack import LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
+
+spec = StackSpec(lanes=[LaneSpec(name="prefork", pool="prefork", concurrency=2)])
+with sigterm_as_interrupt(), LocalStack(spec, Path(sys.argv[1])) as stack:
+    print("PIDS", json.dumps(sorted(stack.pids())), flush=True)
+    print("STACK UP", flush=True)
+    threading.Event().wait()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_to_the_harness_stops_the_stack(tmp_path: Path, signum: int) -> None:
+    script = tmp_path / "hold_stack.py"
+    script.write_text(HOLD_STACK)
+    holder = start_server(
+        [sys.executable, str(script), str(tmp_path / "run")],
+        re.compile(r"^STACK UP$"),
+        timeout_s=STOP_DEADLINE_S,
+    )
+    try:
+        line = next(line for line in holder.lines if line.startswith("PIDS "))
+        pids = set(json.loads(line.removeprefix("PIDS ")))
+        os.kill(holder.pid, signum)
+        holder.popen.wait(timeout=STOP_DEADLINE_S)
+    finally:
+        holder.stop()
+    assert "KeyboardInterrupt" in holder.output, holder.output
+    assert survivors(pids) == []
+
+
+HOLD_STARTING_STACK = """
+import sys
+from pathlib import Path
+from harness.stack import LaneSpec, LocalStack, StackSpec
+
+lanes = [LaneSpec(name=pool, pool=pool) for pool in ("solo", "prefork", "threads", "gevent")]
+LocalStack(StackSpec(lanes=lanes), Path(sys.argv[1])).start()
+"""
+
+
+def test_ctrl_c_during_start_up_stops_what_had_started(tmp_path: Path) -> None:
+    script = tmp_path / "start_stack.py"
+    script.write_text(HOLD_STARTING_STACK)
+    run_dir = tmp_path / "run"
+    listing = run_dir / "processes.json"
+    starter = subprocess.Popen(
+        [sys.executable, str(script), str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        # Interrupt once the mock is up: the lanes are still starting.
+        started = wait_for(
+            lambda: json.loads(listing.read_text()) if listing.exists() else {},
+            lambda names: "mock" in names,
+            timeout_s=STOP_DEADLINE_S,
+            interval_s=0.01,
+            what="the mock listed in processes.json",
+        )
+        assert not any(name.startswith("worker-") for name in started), "interrupted too late"
+        starter.send_signal(signal.SIGINT)
+        output, _ = starter.communicate(timeout=STOP_DEADLINE_S)
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
+    assert "KeyboardInterrupt" in output, output
+    pids = set(json.loads(listing.read_text()).values())
+    assert {"broker", "mock"} <= set(json.loads(listing.read_text()))
+    assert survivors(pids) == []
