@@ -153,17 +153,20 @@ def stack(
     )
     run_dir = _run_dir(out)
     ok = True
+    local = LocalStack(spec, run_dir)
     try:
         with sigterm_as_interrupt():
-            with console.status("starting the stack..."):
-                local = LocalStack(spec, run_dir).start()
-            with local:
+            try:
+                with console.status("starting the stack..."):
+                    local.start()
                 console.print(_lanes_table(local))
                 if fixtures:
                     ok = _run_fixtures(local, parts, deadline_s=(parts - 1) * spacing + 60)
                 if hold:
                     console.print("The stack is up; Ctrl-C stops it.")
                     threading.Event().wait()
+            finally:
+                local.stop()
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every process was stopped[/yellow]")
         raise typer.Exit(130) from None

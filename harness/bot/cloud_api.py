@@ -15,8 +15,8 @@ import httpx
 from .settings import BotSettings
 
 # Meta codes worth another attempt: throttling (4, 80007, 130429, 131056) and
-# temporary trouble on Meta's side (1, 2, 131000, 133016: service unavailable).
-RETRYABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131056, 133016})
+# temporary trouble on Meta's side (1, 2, 131000, 131016: service unavailable).
+RETRYABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056})
 
 Outcome = Literal["sent", "retry", "failed"]
 
@@ -69,8 +69,10 @@ def classify(response: httpx.Response) -> SendResult:
         try:
             wamid = data["messages"][0]["id"]
         except (TypeError, KeyError, IndexError):
+            wamid = None
+        if not isinstance(wamid, str) or not wamid:
             return SendResult("failed", http_status=status, error="200 without a message id")
-        return SendResult("sent", wamid=str(wamid), http_status=status)
+        return SendResult("sent", wamid=wamid, http_status=status)
     error = data.get("error") if isinstance(data, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     code = code if isinstance(code, int) else None

@@ -17,6 +17,9 @@ from .fixtures import fixtures_text, split_message
 from .settings import BotSettings
 from .store import OutboxRecord, Store
 
+# The last_error of a part whose task could not be queued.
+NOT_QUEUED = "not queued: "
+
 
 def correlation_for(inbound_id: str) -> str:
     """The reply's correlation id, derived from the inbound message id so callers can predict it."""
@@ -32,6 +35,13 @@ def is_fixtures_request(text: str, settings: BotSettings) -> bool:
     return text.strip().casefold() == settings.fixtures_keyword.casefold()
 
 
+def _queued(record: OutboxRecord | None) -> bool:
+    not_queued = record is None or (
+        record.state == "failed" and (record.last_error or "").startswith(NOT_QUEUED)
+    )
+    return not not_queued
+
+
 def queue_fixtures(
     settings: BotSettings, store: Store, send_task: Task, recipient: str, inbound_id: str
 ) -> list[OutboxRecord]:
@@ -39,7 +49,8 @@ def queue_fixtures(
 
     All records are written before the first task is queued, so a worker never
     looks for a part that is not there yet. If queueing fails part-way, the
-    parts that were not queued are marked failed, so the outbox says what happened.
+    parts that were not queued are marked failed ("not queued: ..."), so the
+    outbox says what happened, and Meta's redelivery queues only those.
     """
     text = fixtures_text(
         settings.fixtures_parts, settings.fixtures_part_chars, settings.fixtures_seed
@@ -63,6 +74,9 @@ def queue_fixtures(
         )
         for seq, body in enumerate(bodies)
     ]
+    # A redelivered request whose first queueing failed part-way: queue only what was not queued.
+    already = {r.message_id for r in records if _queued(store.get(r.message_id))}
+    records = [r for r in records if r.message_id not in already]
     store.add(records)
     for index, record in enumerate(records):
         try:
@@ -75,7 +89,7 @@ def queue_fixtures(
             )
         except Exception as exc:
             for unsent in records[index:]:
-                store.update(unsent.message_id, state="failed", last_error=f"not queued: {exc}")
+                store.update(unsent.message_id, state="failed", last_error=f"{NOT_QUEUED}{exc}")
             raise
         record.queued_at, record.eta = queued_at, queued_at + record.countdown_s
         store.update(record.message_id, queued_at=record.queued_at, eta=record.eta)

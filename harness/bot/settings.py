@@ -23,13 +23,13 @@ MIN_PART_CHARS = 160
 
 
 def _none_words(value: object) -> object:
-    """Let `none`, `off` or an empty value switch a timeout off, as ops people write it."""
+    """Let `none`, `off` or an empty value mean unset (a timeout off), as ops people write it."""
     if isinstance(value, str) and value.strip().lower() in {"", "none", "off", "null"}:
         return None
     return value
 
 
-Timeout = Annotated[float | None, BeforeValidator(_none_words), Field(gt=0)]
+Timeout = Annotated[Annotated[float, Field(gt=0)] | None, BeforeValidator(_none_words)]
 
 
 class SettingsError(ValueError):
@@ -51,8 +51,10 @@ class BotSettings(BaseSettings):
     celery_broker_visibility_timeout: Annotated[float, Field(gt=0)] = 3600.0
 
     # Worker and task execution.
-    celery_worker_pool: Pool | None = None
-    celery_worker_concurrency: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    celery_worker_pool: Annotated[Pool | None, BeforeValidator(_none_words)] = None
+    celery_worker_concurrency: Annotated[
+        Annotated[int, Field(ge=1, le=10_000)] | None, BeforeValidator(_none_words)
+    ] = None
     celery_worker_prefetch_multiplier: Annotated[int, Field(ge=0)] = 4
     celery_task_acks_late: bool = False
     celery_task_reject_on_worker_lost: bool = False

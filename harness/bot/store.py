@@ -56,11 +56,21 @@ class Store:
     # Outbox -----------------------------------------------------------------------------------
 
     def add(self, records: list[OutboxRecord]) -> None:
-        """Write all parts of a reply at once, so the outbox never holds half a reply."""
+        """Write all parts of a reply at once, so the outbox never holds half a reply.
+
+        A part written again (a redelivered request whose first queueing failed)
+        replaces its old record and keeps its place in the outbox's order.
+        """
+        known = {
+            r.message_id for r in records if self.redis.exists(self._key("outbox", r.message_id))
+        }
         with self.redis.pipeline(transaction=True) as pipe:
             for record in records:
-                pipe.hset(self._key("outbox", record.message_id), mapping=record.to_hash())
-                pipe.rpush(self._key("outbox"), record.message_id)
+                key = self._key("outbox", record.message_id)
+                pipe.delete(key)
+                pipe.hset(key, mapping=record.to_hash())
+                if record.message_id not in known:
+                    pipe.rpush(self._key("outbox"), record.message_id)
             pipe.execute()
 
     def get(self, message_id: str) -> OutboxRecord | None:

@@ -25,7 +25,7 @@ class ClientHolder:
         self._settings = settings
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
-        worker_process_init.connect(self._forget, weak=False)
+        worker_process_init.connect(self._forget, weak=False, dispatch_uid=f"bot-client-{id(self)}")
 
     def get(self) -> httpx.Client:
         with self._lock:
@@ -53,6 +53,7 @@ def register_send_task(app: Celery, settings: BotSettings, store: Store) -> Task
         rate_limit=settings.send_rate_limit,
         max_retries=settings.send_max_retries,
         ignore_result=True,
+        shared=False,  # this app's task only: never registered on another bot's app
     )
     def send_whatsapp_message(self: Task, message_id: str) -> str:
         logger.info("TASK START %s", message_id)

@@ -63,7 +63,7 @@ class MessagesValue(_Open):
 
 class Change(_Open):
     field: str
-    value: dict[str, Any]
+    value: Any
 
 
 class Entry(_Open):
@@ -75,14 +75,33 @@ class Notification(_Open):
     object: Literal["whatsapp_business_account"]
     entry: list[Entry]
 
-    def messages_values(self) -> list[MessagesValue]:
-        """The `messages` values, validated; other fields (account updates...) are skipped."""
-        return [
-            MessagesValue.model_validate(change.value)
-            for entry in self.entry
-            for change in entry.changes
-            if change.field == "messages"
-        ]
+
+class ShapeError(ValueError):
+    """The body is JSON but not Meta's notification shape; the message names where."""
+
+
+def messages_values(data: object) -> list[MessagesValue]:
+    """The `messages` changes' values, validated; other fields (account updates...) skipped."""
+    try:
+        notification = Notification.model_validate(data)
+    except ValidationError as exc:
+        raise ShapeError(_first_problem(exc, ())) from None
+    values = []
+    for i, entry in enumerate(notification.entry):
+        for j, change in enumerate(entry.changes):
+            if change.field != "messages":
+                continue
+            try:
+                values.append(MessagesValue.model_validate(change.value))
+            except ValidationError as exc:
+                raise ShapeError(_first_problem(exc, ("entry", i, "changes", j, "value"))) from None
+    return values
+
+
+def _first_problem(exc: ValidationError, prefix: tuple[str | int, ...]) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in (*prefix, *first["loc"])) or "(body)"
+    return f"not a whatsapp_business_account notification: {where}: {first['msg']}"
 
 
 def signature_ok(body: bytes, header: str | None, app_secret: str) -> bool:
@@ -109,16 +128,17 @@ def handle(bot: Bot, values: list[MessagesValue]) -> None:
             if not bot.store.claim_inbound(message.id):
                 logger.info("duplicate inbound %s ignored", message.id)
                 continue
+            if message.text is not None and is_fixtures_request(message.text.body, bot.settings):
+                try:
+                    queue_fixtures(
+                        bot.settings, bot.store, bot.send_task, message.sender, message.id
+                    )
+                except Exception:
+                    bot.store.release_inbound(message.id)  # let Meta's redelivery try again
+                    raise
             bot.store.record_inbound(
                 {**message.model_dump(by_alias=True), "received_at": received_at}
             )
-            if message.text is None or not is_fixtures_request(message.text.body, bot.settings):
-                continue
-            try:
-                queue_fixtures(bot.settings, bot.store, bot.send_task, message.sender, message.id)
-            except Exception:
-                bot.store.release_inbound(message.id)  # let Meta's redelivery try again
-                raise
 
 
 def create_webhook_app(bot: Bot, path: str = "/webhook") -> Starlette:
@@ -144,13 +164,9 @@ def create_webhook_app(bot: Bot, path: str = "/webhook") -> Starlette:
         except orjson.JSONDecodeError:
             return _bad_request("body is not JSON")
         try:
-            values = Notification.model_validate(data).messages_values()
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in first["loc"]) or "(body)"
-            return _bad_request(
-                f"not a whatsapp_business_account notification: {where}: {first['msg']}"
-            )
+            values = messages_values(data)
+        except ShapeError as exc:
+            return _bad_request(str(exc))
         try:
             await run_in_threadpool(handle, bot, values)
         except Exception:

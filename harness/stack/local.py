@@ -93,11 +93,18 @@ class LocalStack:
         self.lanes: dict[str, Lane] = {}
         self._processes: dict[str, ServerProcess] = {}
         self._lock = threading.Lock()
+        self._started = False
 
     # -- start ---------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Bring everything up; on any failure (or Ctrl-C) stop what started, then re-raise."""
+        """Bring everything up; on any failure (or Ctrl-C) stop what started, then re-raise.
+
+        A stack starts once: starting it again would lose track of the first processes.
+        """
+        if self._started:
+            raise RuntimeError("this stack was already started; make a new LocalStack")
+        self._started = True
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start()

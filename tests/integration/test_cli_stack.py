@@ -1,0 +1,87 @@
+"""`harness stack`, the README's main job, run as users run it: a subprocess from the shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.processes import start_server
+
+from .test_stack_lifecycle import STOP_DEADLINE_S, survivors
+
+pytestmark = pytest.mark.integration
+
+HARNESS = [sys.executable, "-m", "harness"]
+PARTS = 3
+
+
+def recorded_pids(run_dir: Path) -> set[int]:
+    return set(json.loads((run_dir / "processes.json").read_text()).values())
+
+
+def test_stack_runs_the_fixtures_flow_and_stops_everything(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    argv = [*HARNESS, "stack", "--pool", "solo", "--pool", "gevent", "--parts", str(PARTS)]
+    argv += ["--spacing", "0.2", "--out", str(run_dir)]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=STOP_DEADLINE_S * 3, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {line.split()[1]: line for line in done.stdout.splitlines() if "/3 " in line}
+    assert set(rows) == {"solo", "gevent"}, done.stdout
+    assert all(f"{PARTS}/{PARTS}" in row for row in rows.values()), done.stdout
+    assert {"worker-solo.log", "worker-gevent.log", "broker.log"} <= {
+        path.name for path in run_dir.iterdir()
+    }
+    assert survivors(recorded_pids(run_dir)) == []
+
+
+def test_ctrl_c_on_a_held_stack_stops_everything(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    holder = start_server(
+        [*HARNESS, "stack", "--pool", "prefork", "--no-fixtures", "--hold", "--out", str(run_dir)],
+        re.compile(r"The stack is up"),
+        timeout_s=STOP_DEADLINE_S,
+        env={"COLUMNS": "200"},
+    )
+    try:
+        pids = recorded_pids(run_dir)
+        os.kill(holder.pid, signal.SIGINT)
+        code = holder.popen.wait(timeout=STOP_DEADLINE_S)
+    finally:
+        holder.stop()
+    assert code == 130, holder.output
+    assert "interrupted: every process was stopped" in holder.output
+    assert survivors(pids) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["stack", "--pool", "eventlet"], "unknown pool(s) ['eventlet']; allowed: solo, prefork"),
+        (["stack", "--parts", "0"], "Invalid value for '--parts'"),
+        (["stack", "--broker-url", "redis://127.0.0.1:1/0"], "cannot reach the broker"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_runs(
+    tmp_path: Path, argv: list[str], message: str
+) -> None:
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [*HARNESS, *argv, "--out", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=STOP_DEADLINE_S,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in " ".join((done.stdout + done.stderr).split())
+    assert not (run_dir / "processes.json").exists() or survivors(recorded_pids(run_dir)) == []
