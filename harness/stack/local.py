@@ -243,7 +243,14 @@ class LocalStack:
     # -- stop ----------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop workers first (warm shutdown), then webhooks, mock and broker; all by PID."""
+        """Stop workers first (warm shutdown), then webhooks, mock and broker; all by PID.
+
+        A second Ctrl-C while stopping waits until every process is stopped, then counts.
+        """
+        with _interrupts_deferred():
+            self._stop()
+
+    def _stop(self) -> None:
         started = self.processes()
         workers = [p for name, p in started.items() if name.startswith("worker-")]
         rest = [p for name, p in reversed(started.items()) if not name.startswith("worker-")]
@@ -270,6 +277,26 @@ def _lower(env: dict[str, str]) -> dict[str, str]:
 
 
 _FIELDS = set(BotSettings.model_fields)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then raise KeyboardInterrupt if one came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda number, _frame: caught.append(number))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if caught:
+        raise KeyboardInterrupt(f"signal {caught[0]} while stopping the stack")
 
 
 @contextlib.contextmanager

@@ -135,6 +135,35 @@ def test_a_signal_to_the_harness_stops_the_stack(tmp_path: Path, signum: int) ->
     assert survivors(pids) == []
 
 
+def test_a_second_ctrl_c_while_stopping_still_stops_everything(tmp_path: Path) -> None:
+    script = tmp_path / "hold_stack.py"
+    script.write_text(HOLD_STACK)
+    run_dir = tmp_path / "run"
+    holder = start_server(
+        [sys.executable, str(script), str(run_dir)],
+        re.compile(r"^STACK UP$"),
+        timeout_s=STOP_DEADLINE_S,
+    )
+    try:
+        line = next(line for line in holder.lines if line.startswith("PIDS "))
+        pids = set(json.loads(line.removeprefix("PIDS ")))
+        os.kill(holder.pid, signal.SIGINT)
+        worker_log = run_dir / "worker-prefork.log"
+        wait_for(
+            worker_log.read_text,
+            lambda text: "Warm shutdown" in text,
+            timeout_s=STOP_DEADLINE_S,
+            interval_s=0.01,
+            what="the stack stopping its worker",
+        )
+        os.kill(holder.pid, signal.SIGINT)
+        holder.popen.wait(timeout=STOP_DEADLINE_S)
+    finally:
+        holder.stop()
+    assert "while stopping the stack" in holder.output, holder.output
+    assert survivors(pids) == []
+
+
 HOLD_STARTING_STACK = """
 import sys
 from pathlib import Path
