@@ -16,6 +16,7 @@ from typing import Annotated
 
 import httpx
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -146,11 +147,15 @@ def stack(
     if unknown:
         raise typer.BadParameter(f"unknown pool(s) {unknown}; allowed: {', '.join(POOLS)}")
     env = {"FIXTURES_PARTS": str(parts), "FIXTURES_SPACING_S": str(spacing)}
-    spec = StackSpec(
-        lanes=[LaneSpec(name=name, pool=name) for name in dict.fromkeys(pools)],  # type: ignore[arg-type]
-        broker_url=broker_url,
-        bot_env=env,
-    )
+    try:
+        spec = StackSpec(
+            lanes=[LaneSpec(name=name, pool=name) for name in dict.fromkeys(pools)],  # type: ignore[arg-type]
+            broker_url=broker_url,
+            bot_env=env,
+        )
+    except ValidationError as exc:
+        console.print(f"[red]invalid stack:[/red] {describe(exc)}")
+        raise typer.Exit(2) from None
     run_dir = _run_dir(out)
     ok = True
     local = LocalStack(spec, run_dir)
@@ -177,6 +182,14 @@ def stack(
     console.print(f"logs: {run_dir}")
     if not ok:
         raise typer.Exit(1)
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per problem, without pydantic's links and input dumps."""
+    return "; ".join(
+        f"{'.'.join(map(str, item['loc'])) or 'spec'}: {item['msg'].removeprefix('Value error, ')}"
+        for item in exc.errors(include_url=False)
+    )
 
 
 def main() -> None:

@@ -142,7 +142,7 @@ def start_server(
         server._pumps.append(pump)
     try:
         if not signal_ready.wait(timeout_s):
-            raise ServerStartError(f"no ready line within {timeout_s} s:\n{server.output}")
+            raise ServerStartError(f"no ready line within {timeout_s:g} s:\n{server.output}")
         if not server.ready:
             code = popen.wait(timeout=timeout_s)
             raise ServerStartError(f"exited with {code} before it was ready:\n{server.output}")

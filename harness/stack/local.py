@@ -27,12 +27,12 @@ from mock_meta_api import server as mock_server
 from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_APP_SECRET
 
 from ..bot import serve as bot_server
-from ..bot.settings import BotSettings, load_settings
+from ..bot.settings import BotSettings
 from ..bot.store import Store
 from ..mock_admin import MockAdmin
 from ..processes import ServerProcess, start_server
 from . import broker as brokers
-from .spec import PHONE_NUMBER_BASE, LaneSpec, StackSpec
+from .spec import PHONE_NUMBER_BASE, LaneSpec, StackSpec, settings_from_env
 
 # Celery logs "<name>@<host> ready." once the worker consumes.
 WORKER_READY = re.compile(r"\S+@\S+ ready\.")
@@ -126,7 +126,7 @@ class LocalStack:
         )
         specs = list(enumerate(self.spec.lanes))
         envs = {spec.name: self._lane_env(index, spec) for index, spec in specs}
-        settings = {name: load_settings(**_lower(env)) for name, env in envs.items()}
+        settings = {name: settings_from_env(env) for name, env in envs.items()}
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(specs)) as pool:
             started = [
                 pool.submit(self._start_lane, index, spec, envs[spec.name], settings[spec.name])
@@ -269,14 +269,6 @@ class LocalStack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _lower(env: dict[str, str]) -> dict[str, str]:
-    """Bot settings fields are the lower-case names of their environment variables."""
-    return {name.lower(): value for name, value in env.items() if name.lower() in _FIELDS}
-
-
-_FIELDS = set(BotSettings.model_fields)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..bot.settings import Pool
+from ..bot.settings import BotSettings, Pool, SettingsError, load_settings
 
 # Each lane of an embedded broker gets its own database; Redis and Valkey have 16 (0 is unused).
 MAX_EMBEDDED_LANES = 15
@@ -14,8 +14,33 @@ MAX_EMBEDDED_LANES = 15
 PHONE_NUMBER_BASE = 106540352290000
 
 
+# Variables with these prefixes are the bot's settings: a name the bot does not know is a typo.
+SETTING_PREFIXES = ("BOT_", "CELERY_", "FIXTURES_", "SEND_", "WHATSAPP_")
+SETTING_NAMES = frozenset(name.upper() for name in BotSettings.model_fields)
+
+
+def settings_from_env(env: dict[str, str]) -> BotSettings:
+    """The bot's settings as a process with `env` (on top of ours) would read them."""
+    return load_settings(
+        **{name.lower(): value for name, value in env.items() if name in SETTING_NAMES}
+    )
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def checked_env(env: dict[str, str]) -> dict[str, str]:
+    """Upper-case names; a bot-setting prefix must name a real setting (typos are errors)."""
+    bad = [name for name in env if not name.isidentifier() or name.upper() != name]
+    if bad:
+        raise ValueError(f"environment variable names must be UPPER_CASE, got {bad}")
+    unknown = [n for n in env if n.startswith(SETTING_PREFIXES) and n not in SETTING_NAMES]
+    if unknown:
+        raise ValueError(
+            f"unknown bot setting(s) {unknown}; known: {', '.join(sorted(SETTING_NAMES))}"
+        )
+    return env
 
 
 class LaneSpec(_Strict):
@@ -35,10 +60,7 @@ class LaneSpec(_Strict):
     @field_validator("env")
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
-        bad = [name for name in env if not name.isidentifier() or name.upper() != name]
-        if bad:
-            raise ValueError(f"environment variable names must be UPPER_CASE, got {bad}")
-        return env
+        return checked_env(env)
 
 
 class StackSpec(_Strict):
@@ -53,6 +75,11 @@ class StackSpec(_Strict):
     worker_loglevel: str = "INFO"
     start_timeout_s: Annotated[float, Field(gt=0)] = 60.0
 
+    @field_validator("bot_env")
+    @classmethod
+    def _bot_env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        return checked_env(env)
+
     @model_validator(mode="after")
     def _lanes_fit(self) -> StackSpec:
         names = [lane.name for lane in self.lanes]
@@ -64,6 +91,11 @@ class StackSpec(_Strict):
                 f"the embedded broker has room for {MAX_EMBEDDED_LANES} lanes, "
                 f"got {len(self.lanes)}"
             )
+        for lane in self.lanes:  # bad values fail here, before any process starts
+            try:
+                settings_from_env(self.bot_env | lane.env)
+            except SettingsError as exc:
+                raise ValueError(f"lane {lane.name}: {exc}") from None
         return self
 
     @classmethod

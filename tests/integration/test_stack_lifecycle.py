@@ -18,8 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.bot.settings import SettingsError
-from harness.processes import start_server
+from harness.processes import ServerStartError, start_server
 from harness.stack import LaneSpec, LocalStack, StackSpec
 from harness.waiting import wait_for
 
@@ -67,14 +66,18 @@ def test_an_exception_inside_the_stack_stops_everything(tmp_path: Path) -> None:
 
 
 def test_a_failed_start_stops_what_had_started(tmp_path: Path) -> None:
-    bad = LaneSpec(name="bad", pool="solo", env={"CELERY_WORKER_PREFETCH_MULTIPLIER": "-1"})
-    stack = LocalStack(StackSpec(lanes=[bad]), tmp_path)
-    with pytest.raises(SettingsError, match="CELERY_WORKER_PREFETCH_MULTIPLIER"):
+    """A worker that never gets ready (its broker does not answer) fails the start, cleanly."""
+    stuck = LaneSpec(name="stuck", pool="solo", env={"CELERY_BROKER_URL": "redis://127.0.0.1:1/0"})
+    stack = LocalStack(StackSpec(lanes=[stuck], start_timeout_s=20), tmp_path)
+    with pytest.raises(ServerStartError, match="no ready line within 20 s"):
         stack.start()
     started = stack.processes()
-    assert set(started) == {"broker", "mock"}, "the broker and mock were up when the lane failed"
+    assert set(started) == {"broker", "mock", "bot-stuck"}, "all but the stuck worker were up"
     assert all(not process.alive() for process in started.values())
     assert survivors({process.pid for process in started.values()}) == []
+    assert (
+        "Cannot connect to redis://:**@127.0.0.1:1/0" in (tmp_path / "worker-stuck.log").read_text()
+    )
 
 
 FAILING_TEST = """
