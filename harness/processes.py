@@ -16,7 +16,7 @@ import re
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -110,13 +110,15 @@ def start_server(
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
     cwd: Path | None = None,
+    on_start: Callable[[ServerProcess], None] | None = None,
 ) -> ServerProcess:
     """Start `argv` and return once stdout or stderr prints a line matching `ready`.
 
     Both pipes are drained by threads for the process's whole life, so a chatty
     server never blocks on a full pipe; with `log_path` every line also goes to
     that file. If the process exits or stays silent past the deadline it is
-    stopped and ServerStartError carries what it printed.
+    stopped and ServerStartError carries what it printed. `on_start` gets the
+    process as soon as it exists, so an owner can stop it before it is ready.
     """
     log = log_path.open("a", encoding="utf-8") if log_path is not None else None
     popen = subprocess.Popen(
@@ -132,6 +134,8 @@ def start_server(
     )
     STARTED.append(popen)
     server = ServerProcess(popen, log=log)
+    if on_start is not None:
+        on_start(server)
     signal_ready = threading.Event()
     lock = threading.Lock()
     for stream in (popen.stdout, popen.stderr):

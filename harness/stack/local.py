@@ -39,6 +39,10 @@ WORKER_READY = re.compile(r"\S+@\S+ ready\.")
 VERIFY_TOKEN = "stagger-verify-token"
 
 
+class StackStopped(RuntimeError):
+    """A process was not started because the stack is being stopped."""
+
+
 @dataclass
 class Lane:
     """A running lane: its settings as the bot sees them and its two processes."""
@@ -90,10 +94,12 @@ class LocalStack:
         self.run_id = secrets.token_hex(4)
         self.broker: brokers.Broker | None = None
         self.mock: ServerProcess | None = None
+        self.mock_url = ""
         self.lanes: dict[str, Lane] = {}
         self._processes: dict[str, ServerProcess] = {}
         self._lock = threading.Lock()
         self._started = False
+        self._stopping = False
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -119,32 +125,47 @@ class LocalStack:
             self._own("broker", self.broker.process)
         else:
             self.broker = brokers.external(self.spec.broker_url)
-        self.mock = self._spawn(
-            mock_server.command("--config", str(self._write_mock_config())),
-            mock_server.READY,
-            "mock",
-        )
+        # The mock's port is chosen now, so the lanes (configured with its URL) start with it:
+        # start-up is mostly imports, and every process starts at once.
+        mock_port = brokers.free_port()
+        self.mock_url = f"http://127.0.0.1:{mock_port}"
         specs = list(enumerate(self.spec.lanes))
         envs = {spec.name: self._lane_env(index, spec) for index, spec in specs}
         settings = {name: settings_from_env(env) for name, env in envs.items()}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(specs)) as pool:
-            started = [
-                pool.submit(self._start_lane, index, spec, envs[spec.name], settings[spec.name])
-                for index, spec in specs
-            ]
-            for future in started:
-                lane = future.result()
-                self.lanes[lane.name] = lane
+        mock_argv = mock_server.command("--config", str(self._write_mock_config()))
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1 + 2 * len(specs))
+        try:
+            mock = pool.submit(
+                self._spawn, [*mock_argv, "--port", str(mock_port)], mock_server.READY, "mock"
+            )
+            webs = {name: pool.submit(self._start_web, name, env) for name, env in envs.items()}
+            workers = {
+                spec.name: pool.submit(self._start_worker, spec, envs[spec.name])
+                for _, spec in specs
+            }
+            self.mock = mock.result()
+            for index, spec in specs:
+                self.lanes[spec.name] = Lane(
+                    spec=spec,
+                    index=index,
+                    env=envs[spec.name],
+                    settings=settings[spec.name],
+                    web=webs[spec.name].result(),
+                    worker=workers[spec.name].result(),
+                )
+        except BaseException:
+            self.stop()  # also the processes still starting: Ctrl-C does not wait for them
+            raise
+        finally:
+            pool.shutdown(wait=True)
         self._route_status_webhooks()
 
-    def _start_lane(
-        self, index: int, spec: LaneSpec, env: dict[str, str], settings: BotSettings
-    ) -> Lane:
-        """The lane's webhook, then its worker (each waited for by its ready line)."""
-        web = self._spawn(bot_server.command(), bot_server.READY, f"bot-{spec.name}", env)
+    def _start_web(self, name: str, env: dict[str, str]) -> ServerProcess:
+        return self._spawn(bot_server.command(), bot_server.READY, f"bot-{name}", env)
+
+    def _start_worker(self, spec: LaneSpec, env: dict[str, str]) -> ServerProcess:
         argv = worker_command(spec, env["CELERY_TASK_QUEUE"], self.spec.worker_loglevel)
-        worker = self._spawn(argv, WORKER_READY, f"worker-{spec.name}", env)
-        return Lane(spec=spec, index=index, env=env, settings=settings, web=web, worker=worker)
+        return self._spawn(argv, WORKER_READY, f"worker-{spec.name}", env)
 
     def _spawn(
         self,
@@ -153,24 +174,31 @@ class LocalStack:
         name: str,
         env: dict[str, str] | None = None,
     ) -> ServerProcess:
-        process = start_server(
+        with self._lock:
+            if self._stopping:
+                raise StackStopped(f"not starting {name}: the stack is stopping")
+        return start_server(
             argv,
             ready,
             timeout_s=self.spec.start_timeout_s,
             env=env,
             log_path=self.run_dir / f"{name}.log",
+            on_start=lambda process: self._own(name, process),
         )
-        self._own(name, process)
-        return process
 
     def _own(self, name: str, process: ServerProcess | None) -> None:
-        """Remember a started process, and list it in `processes.json` for anyone cleaning up."""
+        """Remember a process as soon as it exists, ready or not.
+
+        It is also listed in `processes.json`, for anyone cleaning up after a crash.
+        """
         if process is None:
             return
         with self._lock:
             self._processes[name] = process
             listing = {key: value.pid for key, value in self._processes.items()}
-            (self.run_dir / "processes.json").write_text(json.dumps(listing, indent=2))
+            partial = self.run_dir / "processes.json.partial"
+            partial.write_text(json.dumps(listing, indent=2))
+            partial.replace(self.run_dir / "processes.json")  # readers never see half a file
 
     def _write_mock_config(self) -> Path:
         """The mock serves every lane's business number, with the scenario's behaviours."""
@@ -189,14 +217,13 @@ class LocalStack:
     def _lane_env(self, index: int, spec: LaneSpec) -> dict[str, str]:
         """The environment a deployment of this lane would have; lane settings win."""
         assert self.broker is not None
-        assert self.mock is not None
         embedded = self.spec.broker_url is None
         prefix = f"stagger:{self.run_id}:{spec.name}:"
         env = {
             "CELERY_BROKER_URL": self.broker.url_for_db(index + 1) if embedded else self.broker.url,
             "BOT_KEY_PREFIX": prefix,
             "CELERY_TASK_QUEUE": f"stagger-{spec.name}",
-            "WHATSAPP_API_URL": self.mock.url,
+            "WHATSAPP_API_URL": self.mock_url,
             "WHATSAPP_PHONE_NUMBER_ID": str(PHONE_NUMBER_BASE + index),
             "WHATSAPP_ACCESS_TOKEN": DEFAULT_ACCESS_TOKEN,
             "WHATSAPP_APP_SECRET": DEFAULT_APP_SECRET,
@@ -210,8 +237,7 @@ class LocalStack:
 
     def _route_status_webhooks(self) -> None:
         """Meta's per-number webhook override: each lane's statuses go to its own bot."""
-        assert self.mock is not None
-        with MockAdmin(self.mock.url) as admin:
+        with MockAdmin(self.mock_url) as admin:
             webhooks = admin.get_behaviours()["webhooks"]
             webhooks["url_per_phone_number"] = {
                 lane.phone_number_id: lane.webhook_url for lane in self.lanes.values()
@@ -219,11 +245,6 @@ class LocalStack:
             admin.patch_behaviours({"webhooks": webhooks})
 
     # -- inspect -------------------------------------------------------------------------------
-
-    @property
-    def mock_url(self) -> str:
-        assert self.mock is not None, "the stack is not started"
-        return self.mock.url
 
     def processes(self) -> dict[str, ServerProcess]:
         """Every process the stack started, by the name of its log file."""
@@ -247,6 +268,8 @@ class LocalStack:
 
         A second Ctrl-C while stopping waits until every process is stopped, then counts.
         """
+        with self._lock:
+            self._stopping = True
         with _interrupts_deferred():
             self._stop()
 

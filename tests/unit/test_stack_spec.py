@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -120,3 +121,12 @@ def test_each_lane_can_have_its_own_database(url: str, db: int, expected: str) -
 def test_an_external_broker_must_be_redis(url: str) -> None:
     with pytest.raises(BrokerError, match="broker URL must start with redis:// or rediss://"):
         external(url)
+
+
+def test_the_harness_never_imports_gevent() -> None:
+    """Monkey-patching stays in the gevent worker: importing the harness must not load gevent."""
+    code = "import sys, harness.cli, harness.bot.webhook; print('gevent' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "False"
