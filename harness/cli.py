@@ -80,6 +80,7 @@ def _progress_table(parts: dict[str, list[OutboxRecord]], expected: int, started
 def _run_fixtures(stack: LocalStack, expected: int, deadline_s: float) -> bool:
     """One "fixtures" request per lane; show the outbox until every part is settled."""
     correlations: dict[str, str] = {}
+    refused: list[str] = []
     started = time.time()
     with httpx.Client(timeout=10) as client:
         for lane in stack.lanes.values():
@@ -95,6 +96,8 @@ def _run_fixtures(stack: LocalStack, expected: int, deadline_s: float) -> bool:
             )
             if answer.status_code != 200:
                 console.print(f"[red]{lane.name}: webhook answered {answer.status_code}[/red]")
+                refused.append(lane.name)
+                continue
             correlations[lane.name] = correlation_for(inbound_id)
 
     def snapshot() -> dict[str, list[OutboxRecord]]:
@@ -107,14 +110,14 @@ def _run_fixtures(stack: LocalStack, expected: int, deadline_s: float) -> bool:
             parts = snapshot()
             live.update(_progress_table(parts, expected, started))
     console.line()
-    return all(
+    return not refused and all(
         len(records) == expected and all(r.state == "sent" for r in records)
         for records in parts.values()
     )
 
 
 def _parts(lane: Lane, correlation_id: str) -> list[OutboxRecord]:
-    return [r for r in lane.store().outbox() if r.correlation_id == correlation_id]
+    return [r for r in lane.store.outbox() if r.correlation_id == correlation_id]
 
 
 def _settled(parts: dict[str, list[OutboxRecord]], expected: int) -> bool:

@@ -35,11 +35,11 @@ def is_fixtures_request(text: str, settings: BotSettings) -> bool:
     return text.strip().casefold() == settings.fixtures_keyword.casefold()
 
 
-def _queued(record: OutboxRecord | None) -> bool:
-    not_queued = record is None or (
-        record.state == "failed" and (record.last_error or "").startswith(NOT_QUEUED)
-    )
-    return not not_queued
+def _was_queued(record: OutboxRecord | None) -> bool:
+    """A part is in the outbox and was handed to the broker (a later send may have failed)."""
+    if record is None:
+        return False
+    return not (record.state == "failed" and (record.last_error or "").startswith(NOT_QUEUED))
 
 
 def queue_fixtures(
@@ -75,7 +75,7 @@ def queue_fixtures(
         for seq, body in enumerate(bodies)
     ]
     # A redelivered request whose first queueing failed part-way: queue only what was not queued.
-    already = {r.message_id for r in records if _queued(store.get(r.message_id))}
+    already = {r.message_id for r in records if _was_queued(store.get(r.message_id))}
     records = [r for r in records if r.message_id not in already]
     store.add(records)
     for index, record in enumerate(records):

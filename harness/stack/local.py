@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import json
 import re
 import secrets
@@ -70,7 +71,9 @@ class Lane:
         """The `n`th user of this lane: lanes never share recipients (pair rate limits)."""
         return f"4477{self.index:03d}{n:05d}"
 
+    @functools.cached_property
     def store(self) -> Store:
+        """The lane's outbox, events and statuses, as the bot keeps them (one client per lane)."""
         return Store(self.settings.store_url, self.settings.bot_key_prefix)
 
 
@@ -281,6 +284,9 @@ class LocalStack:
             if group:
                 with concurrent.futures.ThreadPoolExecutor(max_workers=len(group)) as pool:
                     list(pool.map(lambda process: process.stop(grace_s=10.0), group))
+        for lane in self.lanes.values():
+            if "store" in vars(lane):  # the lane's Redis client, if anyone used it
+                lane.store.redis.close()
 
     def __enter__(self) -> Self:
         return self.start()

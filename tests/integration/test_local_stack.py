@@ -74,7 +74,7 @@ def delivered(lane: Lane, correlation_id: str) -> list[OutboxRecord]:
     """The reply's parts once all are sent (waits with a deadline)."""
 
     def parts() -> list[OutboxRecord]:
-        return [r for r in lane.store().outbox() if r.correlation_id == correlation_id]
+        return [r for r in lane.store.outbox() if r.correlation_id == correlation_id]
 
     return wait_for(
         parts,
@@ -86,7 +86,7 @@ def delivered(lane: Lane, correlation_id: str) -> list[OutboxRecord]:
 
 def events_by_message(lane: Lane) -> dict[str, list[dict[str, Any]]]:
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for event in lane.store().events():
+    for event in lane.store.events():
         if event.get("message_id"):
             grouped.setdefault(event["message_id"], []).append(event)
     return grouped
@@ -130,7 +130,7 @@ def test_worker_events_tell_which_pool_ran_each_part(stack: LocalStack, lane_nam
         assert {e["pool"] for e in (received, started, finished)} == {lane.spec.pool}
         assert received["hostname"].startswith(f"{lane.name}@")
         assert finished["state"] == "SUCCESS"
-    ready = [e for e in lane.store().events() if e["event"] == "worker_ready"]
+    ready = [e for e in lane.store.events() if e["event"] == "worker_ready"]
     assert len(ready) == 1
     assert ready[0]["pool"] == lane.spec.pool
     assert ready[0]["gevent_patched"] is (lane.spec.pool == "gevent")
@@ -141,7 +141,7 @@ def test_pool_set_only_in_settings_is_the_pool_that_runs(stack: LocalStack) -> N
     lane = stack.lanes["settings-solo"]
     assert "--pool" not in lane.worker.popen.args
     assert lane.env["CELERY_WORKER_POOL"] == "solo"
-    ready = next(e for e in lane.store().events() if e["event"] == "worker_ready")
+    ready = next(e for e in lane.store.events() if e["event"] == "worker_ready")
     assert ready["pool"] == "solo"
     assert ready["concurrency"] == 20
 
@@ -156,14 +156,14 @@ def test_status_webhooks_reach_the_lanes_own_bot(stack: LocalStack, lane_name: s
     def delivered_statuses() -> set[str]:
         return {
             s["biz_opaque_callback_data"]
-            for s in lane.store().statuses()
+            for s in lane.store.statuses()
             if s["status"] == "delivered" and s.get("biz_opaque_callback_data") in ids
         }
 
     wait_for(delivered_statuses, lambda got: got == ids, timeout_s=10, what="delivered statuses")
     others = [other for other in stack.lanes.values() if other is not lane]
     for other in others:
-        leaked = {s.get("biz_opaque_callback_data") for s in other.store().statuses()} & ids
+        leaked = {s.get("biz_opaque_callback_data") for s in other.store.statuses()} & ids
         assert not leaked, f"{lane.name}'s statuses reached {other.name}"
 
 
