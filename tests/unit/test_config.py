@@ -349,3 +349,12 @@ def test_webhook_url_is_checked_up_front(url: str, problem: str) -> None:
     assert "behaviours.webhooks" in message
     assert problem in message
     assert repr(url) in message
+
+
+def test_the_annotated_example_config_is_valid() -> None:
+    """examples/mock-meta-api.toml is documentation: it must load as it stands."""
+    example = Path(__file__).parents[2] / "examples" / "mock-meta-api.toml"
+    config = MockConfig.model_validate(load_config(example))
+    webhooks = config.behaviours.webhooks
+    assert webhooks.url_for("106540352242922") == "http://127.0.0.1:8002/webhook"
+    assert webhooks.url_for("999") == webhooks.url
