@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,9 @@ from typing import IO
 
 # Every process started here, so a session can check that none outlives it.
 STARTED: list[subprocess.Popen[str]] = []
+# Lines kept in memory per process (all of them also go to its log file, when it has one):
+# a worker logs every send, and a long load test must not grow the harness without bound.
+KEPT_LINES = 20_000
 
 
 class ServerStartError(RuntimeError):
@@ -33,13 +37,14 @@ class ServerStartError(RuntimeError):
 class ServerProcess:
     """A running server subprocess and everything it printed so far (stdout and stderr).
 
-    `url` is the ready line's `url` group, when the pattern has one.
+    `url` is the ready line's `url` group, when the pattern has one; `lines`
+    holds the last KEPT_LINES lines.
     """
 
     popen: subprocess.Popen[str]
     url: str = ""
     ready: bool = False
-    lines: list[str] = field(default_factory=list)
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=KEPT_LINES))
     log: IO[str] | None = field(default=None, repr=False)
     _pumps: list[threading.Thread] = field(default_factory=list, repr=False)
 
