@@ -22,7 +22,7 @@ from harness.bot.store import OutboxRecord
 from harness.mock_admin import MockAdmin
 from harness.stack import Lane, LaneSpec, LocalStack, StackSpec
 from harness.stack.broker import BrokerError
-from harness.waiting import wait_for
+from harness.waiting import DeadlineExceeded, wait_for
 from harness.workload import inbound_text, new_inbound_id, post_inbound
 from mock_meta_api.config import DEFAULT_APP_SECRET
 
@@ -32,6 +32,8 @@ PARTS = 5
 SPACING_S = 0.2
 # Waiting bound, not a timing assertion: the schedule plus room for a loaded CI machine.
 DELIVERY_DEADLINE_S = (PARTS - 1) * SPACING_S + 30
+# "Never" is watched for ten schedule lengths; the working pools deliver within one.
+NEVER_WINDOW_S = 10 * (PARTS - 1) * SPACING_S
 
 LANES = [
     LaneSpec(name="solo", pool="solo"),
@@ -40,6 +42,11 @@ LANES = [
     LaneSpec(name="gevent", pool="gevent", concurrency=20),
     LaneSpec(name="settings-solo", pool="solo", concurrency=20, pool_from_settings=True),
 ]
+# gevent chosen only by CELERY_WORKER_POOL: Celery monkey-patches only for `-P gevent` on argv.
+SETTINGS_GEVENT = LaneSpec(
+    name="settings-gevent", pool="gevent", concurrency=20, pool_from_settings=True
+)
+DELIVERING = [lane.name for lane in LANES]
 FLOW_ENV = {
     "FIXTURES_PARTS": str(PARTS),
     "FIXTURES_SPACING_S": str(SPACING_S),
@@ -49,7 +56,7 @@ FLOW_ENV = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    spec = StackSpec(lanes=LANES, bot_env=FLOW_ENV)
+    spec = StackSpec(lanes=[*LANES, SETTINGS_GEVENT], bot_env=FLOW_ENV)
     with LocalStack(spec, tmp_path_factory.mktemp("stack")) as stack:
         yield stack
     for name, process in stack.processes().items():
@@ -70,16 +77,18 @@ def trigger(lane: Lane, client: httpx.Client, user: int = 0) -> str:
     return inbound_id
 
 
-def delivered(lane: Lane, correlation_id: str) -> list[OutboxRecord]:
+def parts_of(lane: Lane, correlation_id: str) -> list[OutboxRecord]:
+    return [r for r in lane.store.outbox() if r.correlation_id == correlation_id]
+
+
+def delivered(
+    lane: Lane, correlation_id: str, timeout_s: float = DELIVERY_DEADLINE_S
+) -> list[OutboxRecord]:
     """The reply's parts once all are sent (waits with a deadline)."""
-
-    def parts() -> list[OutboxRecord]:
-        return [r for r in lane.store.outbox() if r.correlation_id == correlation_id]
-
     return wait_for(
-        parts,
+        lambda: parts_of(lane, correlation_id),
         lambda rs: len(rs) == PARTS and all(r.state in ("sent", "failed") for r in rs),
-        timeout_s=DELIVERY_DEADLINE_S,
+        timeout_s=timeout_s,
         what=f"lane {lane.name}: all {PARTS} parts sent",
     )
 
@@ -92,7 +101,7 @@ def events_by_message(lane: Lane) -> dict[str, list[dict[str, Any]]]:
     return grouped
 
 
-@pytest.mark.parametrize("lane_name", [lane.name for lane in LANES])
+@pytest.mark.parametrize("lane_name", DELIVERING)
 def test_every_part_is_sent_once_through_the_mock(stack: LocalStack, lane_name: str) -> None:
     lane = stack.lanes[lane_name]
     with httpx.Client(timeout=10) as client:
@@ -111,7 +120,7 @@ def test_every_part_is_sent_once_through_the_mock(stack: LocalStack, lane_name: 
     assert {r.message_id: r.wamid for r in records} == wamids
 
 
-@pytest.mark.parametrize("lane_name", [lane.name for lane in LANES])
+@pytest.mark.parametrize("lane_name", DELIVERING)
 def test_worker_events_tell_which_pool_ran_each_part(stack: LocalStack, lane_name: str) -> None:
     lane = stack.lanes[lane_name]
     with httpx.Client(timeout=10) as client:
@@ -134,6 +143,32 @@ def test_worker_events_tell_which_pool_ran_each_part(stack: LocalStack, lane_nam
     assert len(ready) == 1
     assert ready[0]["pool"] == lane.spec.pool
     assert ready[0]["gevent_patched"] is (lane.spec.pool == "gevent")
+
+
+def test_gevent_set_only_in_settings_receives_every_part_and_runs_none(
+    stack: LocalStack,
+) -> None:
+    """Found with this stack: CELERY_WORKER_POOL=gevent without `-P gevent` on the command line.
+
+    Celery monkey-patches only when argv names the pool, so the gevent pool runs on
+    unpatched sockets: the consumer blocks the hub, and no task greenlet ever runs.
+    The worker logs every part as received; none starts, not even the countdown-0 one.
+    """
+    lane = stack.lanes[SETTINGS_GEVENT.name]
+    with httpx.Client(timeout=10) as client:
+        inbound_id = trigger(lane, client)
+    correlation_id = correlation_for(inbound_id)
+    with pytest.raises(DeadlineExceeded):
+        delivered(lane, correlation_id, timeout_s=NEVER_WINDOW_S)
+    records = parts_of(lane, correlation_id)
+    assert [(r.state, r.attempts) for r in records] == [("queued", 0)] * PARTS
+    events = events_by_message(lane)
+    for record in records:
+        assert [e["event"] for e in events[record.message_id]] == ["received"]
+    ready = next(e for e in lane.store.events() if e["event"] == "worker_ready")
+    assert (ready["pool"], ready["gevent_patched"]) == ("gevent", False)
+    with MockAdmin(stack.mock_url) as mock:
+        assert mock.journal(recipient=lane.recipient()) == [], "nothing reached the API"
 
 
 def test_pool_set_only_in_settings_is_the_pool_that_runs(stack: LocalStack) -> None:
