@@ -2,8 +2,8 @@
 
 `harness stack` brings up the local stack (embedded broker, mock Cloud API, a
 bot webhook and a Celery worker per pool), optionally runs the fixtures flow
-once per lane and shows what the outbox says, and stops every process on exit,
-Ctrl-C or SIGTERM.
+once per lane and follows the outbox and the API's journal, and stops every
+process on exit, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -24,6 +24,7 @@ from rich.table import Table
 from .bot.flow import correlation_for
 from .bot.settings import POOLS, SettingsError
 from .bot.store import OutboxRecord
+from .mock_admin import MockAdmin
 from .processes import ServerStartError
 from .stack import Lane, LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
 from .stack.broker import BrokerError
@@ -58,30 +59,46 @@ def _lanes_table(stack: LocalStack) -> Table:
     return table
 
 
-def _progress_table(parts: dict[str, list[OutboxRecord]], expected: int, started: float) -> Table:
-    table = Table(title="Fixtures flow, one request per lane (outbox)")
-    for column in ("lane", "sent", "failed", "waiting", "attempts", "last sent (s)"):
-        table.add_column(column, justify="right" if column != "lane" else "left")
+def _lateness(records: list[OutboxRecord], journal: list[dict[str, Any]]) -> list[float]:
+    """Per sent part: when the API first received it minus when it was due (queued + countdown)."""
+    first_receipt: dict[str, float] = {}
+    for entry in journal:
+        key = entry.get("biz_opaque_callback_data")
+        if key and entry["outcome"] == "accepted":
+            first_receipt.setdefault(key, entry["received_at"])
+    return [
+        first_receipt[r.message_id] - (r.queued_at + r.countdown_s)
+        for r in records
+        if r.message_id in first_receipt
+    ]
+
+
+def _progress_table(
+    parts: dict[str, list[OutboxRecord]], late: dict[str, list[float]], expected: int
+) -> Table:
+    table = Table(title="Fixtures flow, one request per lane")
+    columns = ("lane", "sent", "failed", "waiting", "attempts", "lateness p50 / max (s)")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "lane" else "right")
     for name, records in parts.items():
-        sent = [r for r in records if r.state == "sent"]
+        sent = sum(r.state == "sent" for r in records)
         failed = sum(r.state == "failed" for r in records)
-        last = max((r.sent_at or 0.0 for r in sent), default=None)
+        lateness = sorted(late.get(name, []))
         table.add_row(
             name,
-            f"{len(sent)}/{expected}",
+            f"{sent}/{expected}",
             str(failed),
-            str(expected - len(sent) - failed),
+            str(expected - sent - failed),
             str(sum(r.attempts for r in records)),
-            f"{last - started:.2f}" if last else "-",
+            f"{lateness[len(lateness) // 2]:.2f} / {lateness[-1]:.2f}" if lateness else "-",
         )
     return table
 
 
 def _run_fixtures(stack: LocalStack, expected: int, deadline_s: float) -> bool:
-    """One "fixtures" request per lane; show the outbox until every part is settled."""
+    """One "fixtures" request per lane; follow outbox and API journal until all is settled."""
     correlations: dict[str, str] = {}
     refused: list[str] = []
-    started = time.time()
     with httpx.Client(timeout=10) as client:
         for lane in stack.lanes.values():
             inbound_id = new_inbound_id()
@@ -100,15 +117,23 @@ def _run_fixtures(stack: LocalStack, expected: int, deadline_s: float) -> bool:
                 continue
             correlations[lane.name] = correlation_for(inbound_id)
 
-    def snapshot() -> dict[str, list[OutboxRecord]]:
-        return {name: _parts(stack.lanes[name], corr) for name, corr in correlations.items()}
+    started = time.monotonic()
+    with MockAdmin(stack.mock_url) as mock:
 
-    parts = snapshot()
-    with Live(_progress_table(parts, expected, started), console=console) as live:
-        while time.time() - started < deadline_s and not _settled(parts, expected):
-            time.sleep(0.25)
-            parts = snapshot()
-            live.update(_progress_table(parts, expected, started))
+        def snapshot() -> tuple[dict[str, list[OutboxRecord]], dict[str, list[float]]]:
+            parts = {name: _parts(stack.lanes[name], corr) for name, corr in correlations.items()}
+            late = {
+                name: _lateness(records, mock.journal(recipient=stack.lanes[name].recipient()))
+                for name, records in parts.items()
+            }
+            return parts, late
+
+        parts, late = snapshot()
+        with Live(_progress_table(parts, late, expected), console=console) as live:
+            while time.monotonic() - started < deadline_s and not _settled(parts, expected):
+                time.sleep(0.25)
+                parts, late = snapshot()
+                live.update(_progress_table(parts, late, expected))
     console.line()
     return not refused and all(
         len(records) == expected and all(r.state == "sent" for r in records)
@@ -142,6 +167,19 @@ def stack(
     ] = True,
     parts: Annotated[int, typer.Option(min=1, max=1000, help="Message parts per reply.")] = 22,
     spacing: Annotated[float, typer.Option(min=0, help="Seconds between parts.")] = 2.0,
+    api_latency: Annotated[
+        float, typer.Option(min=0, max=60, help="Fixed latency of every Cloud API answer (s).")
+    ] = 0.0,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="Worker --concurrency (every lane).")
+    ] = None,
+    pool_in_settings: Annotated[
+        bool,
+        typer.Option(
+            "--pool-in-settings",
+            help="Set the pool only in CELERY_WORKER_POOL, not with --pool on the command line.",
+        ),
+    ] = False,
     hold: Annotated[bool, typer.Option(help="Keep the stack up until Ctrl-C.")] = False,
 ) -> None:
     """Bring up the local stack, one lane per pool; by default run the fixtures flow once."""
@@ -150,11 +188,21 @@ def stack(
     if unknown:
         raise typer.BadParameter(f"unknown pool(s) {unknown}; allowed: {', '.join(POOLS)}")
     env = {"FIXTURES_PARTS": str(parts), "FIXTURES_SPACING_S": str(spacing)}
+    latency = {"default": {"model": "fixed", "value_s": api_latency}} if api_latency else {}
     try:
         spec = StackSpec(
-            lanes=[LaneSpec(name=name, pool=name) for name in dict.fromkeys(pools)],  # type: ignore[arg-type]
+            lanes=[
+                LaneSpec(
+                    name=name,
+                    pool=name,  # type: ignore[arg-type]
+                    concurrency=concurrency,
+                    pool_from_settings=pool_in_settings,
+                )
+                for name in dict.fromkeys(pools)
+            ],
             broker_url=broker_url,
             bot_env=env,
+            mock_behaviours={"latency": latency} if latency else {},
         )
     except ValidationError as exc:
         console.print(f"[red]invalid stack:[/red] {describe(exc)}")
@@ -169,7 +217,8 @@ def stack(
                     local.start()
                 console.print(_lanes_table(local))
                 if fixtures:
-                    ok = _run_fixtures(local, parts, deadline_s=(parts - 1) * spacing + 60)
+                    deadline_s = (parts - 1) * spacing + parts * api_latency + 30
+                    ok = _run_fixtures(local, parts, deadline_s)
                 if hold:
                     console.print("The stack is up; Ctrl-C stops it.")
                     threading.Event().wait()

@@ -29,7 +29,8 @@ def recorded_pids(run_dir: Path) -> set[int]:
 def test_stack_runs_the_fixtures_flow_and_stops_everything(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     argv = [*HARNESS, "stack", "--pool", "solo", "--pool", "gevent", "--parts", str(PARTS)]
-    argv += ["--spacing", "0.2", "--out", str(run_dir)]
+    argv += ["--spacing", "0.2", "--api-latency", "0.05", "--concurrency", "4"]
+    argv += ["--out", str(run_dir)]
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=STOP_DEADLINE_S * 3, check=False
     )
@@ -37,6 +38,8 @@ def test_stack_runs_the_fixtures_flow_and_stops_everything(tmp_path: Path) -> No
     rows = {line.split()[1]: line for line in done.stdout.splitlines() if "/3 " in line}
     assert set(rows) == {"solo", "gevent"}, done.stdout
     assert all(f"{PARTS}/{PARTS}" in row for row in rows.values()), done.stdout
+    assert all(re.search(r"\d+\.\d\d / \d+\.\d\d", row) for row in rows.values()), "lateness"
+    assert "concurrency: 4 (gevent)" in (run_dir / "worker-gevent.log").read_text()
     assert {"worker-solo.log", "worker-gevent.log", "broker.log"} <= {
         path.name for path in run_dir.iterdir()
     }
