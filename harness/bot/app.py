@@ -39,6 +39,8 @@ def celery_config(settings: BotSettings) -> dict[str, object]:
 
 @dataclass
 class Bot:
+    """The parts the webhook and the worker share; one per process."""
+
     settings: BotSettings
     store: Store
     celery: Celery

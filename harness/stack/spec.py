@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mock_meta_api.config import Behaviours, describe_validation_error
 
 from ..bot.settings import BotSettings, Pool, SettingsError, load_settings
 
@@ -79,6 +81,16 @@ class StackSpec(_Strict):
     @classmethod
     def _bot_env_names(cls, env: dict[str, str]) -> dict[str, str]:
         return checked_env(env)
+
+    @field_validator("mock_behaviours")
+    @classmethod
+    def _mock_behaviours(cls, behaviours: dict[str, Any]) -> dict[str, Any]:
+        """Checked as the mock will check them, so a bad one fails before anything starts."""
+        try:
+            Behaviours.model_validate(behaviours)
+        except ValidationError as exc:
+            raise ValueError(describe_validation_error(exc, "mock behaviours")) from None
+        return behaviours
 
     @model_validator(mode="after")
     def _lanes_fit(self) -> StackSpec:

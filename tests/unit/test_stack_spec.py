@@ -65,6 +65,13 @@ def test_one_lane_per_pool() -> None:
         ),
         (
             lambda: StackSpec(
+                lanes=[LaneSpec(name="a", pool="solo")],
+                mock_behaviours={"latency": {"default": {"model": "gamma"}}},
+            ),
+            "mock behaviours: 1 invalid setting(s)\n  latency.default: Input tag 'gamma'",
+        ),
+        (
+            lambda: StackSpec(
                 lanes=[LaneSpec(name="a", pool="solo")], bot_env={"FIXTURES_SPACING_S": "-1"}
             ),
             "FIXTURES_SPACING_S: Input should be greater than or equal to 0 (got '-1')",
