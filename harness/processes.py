@@ -114,7 +114,6 @@ def start_server(
     timeout_s: float = 20.0,
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
-    cwd: Path | None = None,
     on_start: Callable[[ServerProcess], None] | None = None,
 ) -> ServerProcess:
     """Start `argv` and return once stdout or stderr prints a line matching `ready`.
@@ -134,7 +133,6 @@ def start_server(
         text=True,
         bufsize=1,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        cwd=cwd,
         start_new_session=True,
     )
     STARTED.append(popen)

@@ -197,6 +197,8 @@ class LocalStack:
         if process is None:
             return
         with self._lock:
+            if self._stopping:  # launched just as the stack began to stop: its start fails now
+                process.popen.terminate()
             self._processes[name] = process
             listing = {key: value.pid for key, value in self._processes.items()}
             partial = self.run_dir / "processes.json.partial"

@@ -1,4 +1,4 @@
-"""What a stack is asked to run: bad lanes are refused as data, before any process starts."""
+"""The stack without starting it: specs refused as data, worker command lines, the broker."""
 
 from __future__ import annotations
 
@@ -137,3 +137,9 @@ def test_the_harness_never_imports_gevent() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_the_embedded_broker_names_its_version(embedded_broker: Broker) -> None:
+    name, version = embedded_broker.version().split()
+    assert name == "valkey"
+    assert version.split(".")[0].isdigit()
