@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +67,18 @@ def receiver() -> Iterator[WebhookReceiver]:
     """A real HTTP server on 127.0.0.1 recording the webhooks posted to it."""
     with webhook_receiver() as receiver:
         yield receiver
+
+
+@pytest.fixture
+def harness_run_dir(tmp_path: Path) -> Iterator[Path]:
+    """The run directory of a harness started as a subprocess.
+
+    After the test, however it ended, every process its stack listed in
+    processes.json that is still running is killed by PID, with its group.
+    """
+    run_dir = tmp_path / "run"
+    yield run_dir
+    listing = run_dir / "processes.json"
+    for pid in json.loads(listing.read_text()).values() if listing.exists() else ():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)

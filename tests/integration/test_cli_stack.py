@@ -26,8 +26,8 @@ def recorded_pids(run_dir: Path) -> set[int]:
     return set(json.loads((run_dir / "processes.json").read_text()).values())
 
 
-def test_stack_runs_the_fixtures_flow_and_stops_everything(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
+def test_stack_runs_the_fixtures_flow_and_stops_everything(harness_run_dir: Path) -> None:
+    run_dir = harness_run_dir
     argv = [*HARNESS, "stack", "--pool", "solo", "--pool", "gevent", "--parts", str(PARTS)]
     argv += ["--spacing", "0.2", "--api-latency", "0.05", "--concurrency", "4"]
     argv += ["--out", str(run_dir)]
@@ -46,8 +46,8 @@ def test_stack_runs_the_fixtures_flow_and_stops_everything(tmp_path: Path) -> No
     assert survivors(recorded_pids(run_dir)) == []
 
 
-def test_ctrl_c_on_a_held_stack_stops_everything(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
+def test_ctrl_c_on_a_held_stack_stops_everything(harness_run_dir: Path) -> None:
+    run_dir = harness_run_dir
     holder = start_server(
         [*HARNESS, "stack", "--pool", "prefork", "--no-fixtures", "--hold", "--out", str(run_dir)],
         re.compile(r"The stack is up"),
@@ -59,7 +59,7 @@ def test_ctrl_c_on_a_held_stack_stops_everything(tmp_path: Path) -> None:
         os.kill(holder.pid, signal.SIGINT)
         code = holder.popen.wait(timeout=STOP_DEADLINE_S)
     finally:
-        holder.stop()
+        holder.stop(grace_s=STOP_DEADLINE_S)
     assert code == 130, holder.output
     assert "interrupted: every process was stopped" in holder.output
     assert survivors(pids) == []

@@ -119,11 +119,14 @@ with sigterm_as_interrupt(), LocalStack(spec, Path(sys.argv[1])) as stack:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_signal_to_the_harness_stops_the_stack(tmp_path: Path, signum: int) -> None:
+def test_a_signal_to_the_harness_stops_the_stack(
+    tmp_path: Path, harness_run_dir: Path, signum: int
+) -> None:
     script = tmp_path / "hold_stack.py"
     script.write_text(HOLD_STACK)
+    run_dir = harness_run_dir
     holder = start_server(
-        [sys.executable, str(script), str(tmp_path / "run")],
+        [sys.executable, str(script), str(run_dir)],
         re.compile(r"^STACK UP$"),
         timeout_s=STOP_DEADLINE_S,
     )
@@ -133,15 +136,17 @@ def test_a_signal_to_the_harness_stops_the_stack(tmp_path: Path, signum: int) ->
         os.kill(holder.pid, signum)
         holder.popen.wait(timeout=STOP_DEADLINE_S)
     finally:
-        holder.stop()
+        holder.stop(grace_s=STOP_DEADLINE_S)
     assert "KeyboardInterrupt" in holder.output, holder.output
     assert survivors(pids) == []
 
 
-def test_a_second_ctrl_c_while_stopping_still_stops_everything(tmp_path: Path) -> None:
+def test_a_second_ctrl_c_while_stopping_still_stops_everything(
+    tmp_path: Path, harness_run_dir: Path
+) -> None:
     script = tmp_path / "hold_stack.py"
     script.write_text(HOLD_STACK)
-    run_dir = tmp_path / "run"
+    run_dir = harness_run_dir
     holder = start_server(
         [sys.executable, str(script), str(run_dir)],
         re.compile(r"^STACK UP$"),
@@ -162,7 +167,7 @@ def test_a_second_ctrl_c_while_stopping_still_stops_everything(tmp_path: Path) -
         os.kill(holder.pid, signal.SIGINT)
         holder.popen.wait(timeout=STOP_DEADLINE_S)
     finally:
-        holder.stop()
+        holder.stop(grace_s=STOP_DEADLINE_S)
     assert "while stopping the stack" in holder.output, holder.output
     assert survivors(pids) == []
 
@@ -177,11 +182,13 @@ LocalStack(StackSpec(lanes=lanes), Path(sys.argv[1])).start()
 """
 
 
-def test_ctrl_c_during_start_up_stops_everything_without_waiting(tmp_path: Path) -> None:
+def test_ctrl_c_during_start_up_stops_everything_without_waiting(
+    tmp_path: Path, harness_run_dir: Path
+) -> None:
     """Interrupted while the workers are still starting: they are stopped, not waited for."""
     script = tmp_path / "start_stack.py"
     script.write_text(HOLD_STARTING_STACK)
-    run_dir = tmp_path / "run"
+    run_dir = harness_run_dir
     listing = run_dir / "processes.json"
     workers = {f"worker-{pool}" for pool in ("solo", "prefork", "threads", "gevent")}
     starter = subprocess.Popen(
