@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.processes import ServerStartError, start_server
+from harness.processes import ServerProcess, ServerStartError, start_server
 from harness.stack import LaneSpec, LocalStack, StackSpec
 from harness.waiting import wait_for
 
@@ -118,21 +118,26 @@ with sigterm_as_interrupt(), LocalStack(spec, Path(sys.argv[1])) as stack:
 """
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_a_signal_to_the_harness_stops_the_stack(
-    tmp_path: Path, harness_run_dir: Path, signum: int
-) -> None:
+def hold_stack(tmp_path: Path, run_dir: Path) -> tuple[ServerProcess, set[int]]:
+    """A harness process holding a one-lane stack up, and the PIDs of that stack."""
     script = tmp_path / "hold_stack.py"
     script.write_text(HOLD_STACK)
-    run_dir = harness_run_dir
     holder = start_server(
         [sys.executable, str(script), str(run_dir)],
         re.compile(r"^STACK UP$"),
         timeout_s=STOP_DEADLINE_S,
     )
+    line = next(line for line in holder.lines if line.startswith("PIDS "))
+    return holder, set(json.loads(line.removeprefix("PIDS ")))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_to_the_harness_stops_the_stack(
+    tmp_path: Path, harness_run_dir: Path, signum: int
+) -> None:
+    run_dir = harness_run_dir
+    holder, pids = hold_stack(tmp_path, run_dir)
     try:
-        line = next(line for line in holder.lines if line.startswith("PIDS "))
-        pids = set(json.loads(line.removeprefix("PIDS ")))
         os.kill(holder.pid, signum)
         holder.popen.wait(timeout=STOP_DEADLINE_S)
     finally:
@@ -144,17 +149,9 @@ def test_a_signal_to_the_harness_stops_the_stack(
 def test_a_second_ctrl_c_while_stopping_still_stops_everything(
     tmp_path: Path, harness_run_dir: Path
 ) -> None:
-    script = tmp_path / "hold_stack.py"
-    script.write_text(HOLD_STACK)
     run_dir = harness_run_dir
-    holder = start_server(
-        [sys.executable, str(script), str(run_dir)],
-        re.compile(r"^STACK UP$"),
-        timeout_s=STOP_DEADLINE_S,
-    )
+    holder, pids = hold_stack(tmp_path, run_dir)
     try:
-        line = next(line for line in holder.lines if line.startswith("PIDS "))
-        pids = set(json.loads(line.removeprefix("PIDS ")))
         os.kill(holder.pid, signal.SIGINT)
         worker_log = run_dir / "worker-prefork.log"
         wait_for(
