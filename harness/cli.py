@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from mock_meta_api.config import describe_validation_error
+
 from .bot.flow import correlation_for
 from .bot.settings import POOLS, SettingsError
 from .bot.store import OutboxRecord
@@ -205,7 +207,7 @@ def stack(
             mock_behaviours={"latency": latency} if latency else {},
         )
     except ValidationError as exc:
-        console.print(f"[red]invalid stack:[/red] {describe(exc)}")
+        console.print(f"[red]invalid stack:[/red] {describe_validation_error(exc, 'stack')}")
         raise typer.Exit(2) from None
     run_dir = _run_dir(out)
     ok = True
@@ -234,14 +236,6 @@ def stack(
     console.print(f"logs: {run_dir}")
     if not ok:
         raise typer.Exit(1)
-
-
-def describe(exc: ValidationError) -> str:
-    """One line per problem, without pydantic's links and input dumps."""
-    return "; ".join(
-        f"{'.'.join(map(str, item['loc'])) or 'spec'}: {item['msg'].removeprefix('Value error, ')}"
-        for item in exc.errors(include_url=False)
-    )
 
 
 def main() -> None:

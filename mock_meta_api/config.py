@@ -282,8 +282,11 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
     for item in error.errors(include_url=False):
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         given = item.get("input")
-        shown = "" if item["type"] == "missing" else f" (got {given!r})"
-        lines.append(f"  {where}: {item['msg']}{shown}")
+        message = item["msg"].removeprefix("Value error, ")  # pydantic's wrapper adds nothing
+        # No "(got ...)" where nothing was given, where the message already quotes the value,
+        # or at the top level (the whole document).
+        quiet = item["type"] == "missing" or not item["loc"] or repr(given) in message
+        lines.append(f"  {where}: {message}{'' if quiet else f' (got {given!r})'}")
     return "\n".join(lines)
 
 

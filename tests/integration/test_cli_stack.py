@@ -71,6 +71,10 @@ def test_ctrl_c_on_a_held_stack_stops_everything(harness_run_dir: Path) -> None:
         (["stack", "--pool", "eventlet"], "unknown pool(s) ['eventlet']; allowed: solo, prefork"),
         (["stack", "--parts", "0"], "Invalid value for '--parts'"),
         (["stack", "--broker-url", "redis://127.0.0.1:1/0"], "cannot reach the broker"),
+        (
+            ["stack", "--spacing", "5000"],
+            "FIXTURES_SPACING_S: Input should be less than or equal to 3600 (got '5000.0')",
+        ),
     ],
 )
 def test_bad_input_is_refused_before_anything_runs(
