@@ -50,6 +50,3 @@ class MockAdmin:
 
     def reset(self) -> None:
         self._json(self.http.post("/_mock/reset"))
-
-    def webhook_deliveries(self) -> dict[str, Any]:
-        return self._json(self.http.get("/_mock/webhooks"))

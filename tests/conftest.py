@@ -8,7 +8,6 @@ an empty server (FLUSHALL), so tests never see each other's keys.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -65,10 +64,3 @@ def make_settings(
         return load_settings(**(defaults | overrides))
 
     return make
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "run"
-    path.mkdir()
-    return path

@@ -33,7 +33,7 @@ from ..bot.store import Store
 from ..mock_admin import MockAdmin
 from ..processes import ServerProcess, start_server
 from . import broker as brokers
-from .spec import PHONE_NUMBER_BASE, LaneSpec, StackSpec, settings_from_env
+from .spec import LaneSpec, StackSpec, phone_number_id, settings_from_env
 
 # Celery logs "<name>@<host> ready." once the worker consumes.
 WORKER_READY = re.compile(r"\S+@\S+ ready\.")
@@ -211,9 +211,7 @@ class LocalStack:
         config = {
             "access_token": DEFAULT_ACCESS_TOKEN,
             "app_secret": DEFAULT_APP_SECRET,
-            "phone_number_ids": [
-                str(PHONE_NUMBER_BASE + index) for index in range(len(self.spec.lanes))
-            ],
+            "phone_number_ids": [phone_number_id(index) for index in range(len(self.spec.lanes))],
             "behaviours": self.spec.mock_behaviours,
         }
         path.write_text(json.dumps(config, indent=2))
@@ -229,7 +227,7 @@ class LocalStack:
             "BOT_KEY_PREFIX": prefix,
             "CELERY_TASK_QUEUE": f"stagger-{spec.name}",
             "WHATSAPP_API_URL": self.mock_url,
-            "WHATSAPP_PHONE_NUMBER_ID": str(PHONE_NUMBER_BASE + index),
+            "WHATSAPP_PHONE_NUMBER_ID": phone_number_id(index),
             "WHATSAPP_ACCESS_TOKEN": DEFAULT_ACCESS_TOKEN,
             "WHATSAPP_APP_SECRET": DEFAULT_APP_SECRET,
             "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,

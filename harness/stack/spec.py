@@ -16,6 +16,11 @@ MAX_EMBEDDED_LANES = 15
 PHONE_NUMBER_BASE = 106540352290000
 
 
+def phone_number_id(lane_index: int) -> str:
+    """The business number of the lane at `lane_index`."""
+    return str(PHONE_NUMBER_BASE + lane_index)
+
+
 # Variables with these prefixes are the bot's settings: a name the bot does not know is a typo.
 SETTING_PREFIXES = ("BOT_", "CELERY_", "FIXTURES_", "SEND_", "WHATSAPP_")
 SETTING_NAMES = frozenset(name.upper() for name in BotSettings.model_fields)
