@@ -1,9 +1,10 @@
 """The `harness` command line (Typer + Rich).
 
-`harness stack` brings up the local stack (embedded broker, mock Cloud API, a
-bot webhook and a Celery worker per pool), optionally runs the fixtures flow
-once per lane and follows the outbox and the API's journal, and stops every
-process on exit, Ctrl-C or SIGTERM.
+`harness matrix` and `harness run` run a scenario on the local stack and judge
+every lane; `harness scenarios` lists them; `harness check` judges a stored run
+again. `harness stack` brings the stack up by hand (optionally holding it).
+Exit status: 0 every lane as expected, 1 a lane differs, 2 bad input or a stack
+that did not start, 130 interrupted (partial results are still written).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from mock_meta_api.config import describe_validation_error
 
@@ -28,8 +30,12 @@ from .bot.settings import POOLS, SettingsError
 from .bot.store import OutboxRecord
 from .mock_admin import MockAdmin
 from .processes import ServerStartError
+from .results import RESULTS, ResultsError, read_results, recheck
+from .run import run_scenario
+from .scenario import Scenario, ScenarioError, load_scenario, shipped_names
 from .stack import Lane, LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
 from .stack.broker import BrokerError
+from .tables import comparison_table, progress_table, scenarios_table
 from .workload import inbound_text, new_inbound_id, post_inbound
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -42,8 +48,22 @@ def harness() -> None:
     """Reproduce, measure and guard against Celery delivery bugs in the fixtures flow."""
 
 
-def _run_dir(out: Path | None) -> Path:
-    return out or DEFAULT_RUNS / datetime.now().strftime("stack-%Y%m%d-%H%M%S")
+def _run_dir(out: Path | None, kind: str) -> Path:
+    """`out`, refused if it holds an earlier run; else a new directory under reports/runs/."""
+    if out is not None:
+        if (out / RESULTS).exists() or (out / "processes.json").exists():
+            console.print(
+                f"[red]{out} already holds a run[/red]; choose another --out or remove it first"
+            )
+            raise typer.Exit(2)
+        return out
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = DEFAULT_RUNS / f"{kind}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = DEFAULT_RUNS / f"{kind}-{stamp}-{n}"
+    return path
 
 
 def _lanes_table(stack: LocalStack) -> Table:
@@ -209,7 +229,7 @@ def stack(
     except ValidationError as exc:
         console.print(f"[red]invalid stack:[/red] {describe_validation_error(exc, 'stack')}")
         raise typer.Exit(2) from None
-    run_dir = _run_dir(out)
+    run_dir = _run_dir(out, "stack")
     ok = True
     local = LocalStack(spec, run_dir)
     try:
@@ -235,6 +255,130 @@ def stack(
         raise typer.Exit(2) from None
     console.print(f"logs: {run_dir}")
     if not ok:
+        raise typer.Exit(1)
+
+
+TIME_SCALE_HELP = (
+    "Multiply every duration of the scenario (0.25 runs 4x faster); default: the file's."
+)
+BROKER_HELP = "External Redis URL; default: an embedded Valkey."
+
+
+def _load(name: str, pools: list[str] | None, time_scale: float | None) -> tuple[Scenario, str]:
+    try:
+        scenario, text = load_scenario(name)
+        if pools:
+            scenario = scenario.only(pools)
+        return scenario.scaled(time_scale), text
+    except ScenarioError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _run(
+    name: str,
+    pools: list[str] | None,
+    time_scale: float | None,
+    out: Path | None,
+    broker: str | None,
+) -> None:
+    """Run a scenario with live progress, print the comparison, exit with the verdict."""
+    scenario, text = _load(name, pools, time_scale)
+    run_dir = _run_dir(out, scenario.name)
+    live = Live(Text(f"starting the stack for {scenario.name}..."), console=console)
+    try:
+        with sigterm_as_interrupt(), live:
+            outcome = run_scenario(
+                scenario,
+                run_dir,
+                broker_url=broker,
+                source_text=text,
+                on_started=lambda stack: live.update(Text(f"stack up; logs in {run_dir}")),
+                on_progress=lambda progress: live.update(progress_table(progress)),
+            )
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: every process was stopped[/yellow]")
+        if (run_dir / RESULTS).exists():
+            console.print(comparison_table(read_results(run_dir)))
+            console.print(f"partial results: {run_dir / RESULTS}")
+        raise typer.Exit(130) from None
+    except (SettingsError, BrokerError, ServerStartError, ValidationError) as exc:
+        message = (
+            describe_validation_error(exc, scenario.name)
+            if isinstance(exc, ValidationError)
+            else str(exc)
+        )
+        console.print(f"[red]the stack did not start:[/red] {message}")
+        console.print(f"logs: {run_dir}")
+        raise typer.Exit(2) from None
+    console.print(comparison_table(outcome.results))
+    console.print(f"results: {run_dir / RESULTS}")
+    if not outcome.results.as_expected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def matrix(
+    scenario: Annotated[
+        str, typer.Argument(help="A shipped scenario's name or a .toml file.")
+    ] = "incident",
+    time_scale: Annotated[float | None, typer.Option(help=TIME_SCALE_HELP)] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Run directory; default under reports/runs/.")
+    ] = None,
+    broker_url: Annotated[str | None, typer.Option(help=BROKER_HELP)] = None,
+) -> None:
+    """Run every lane of a scenario side by side (default: the incident on all four pools)."""
+    _run(scenario, None, time_scale, out, broker_url)
+
+
+@app.command()
+def run(
+    scenario: Annotated[str, typer.Argument(help="A shipped scenario's name or a .toml file.")],
+    pool: Annotated[
+        list[str] | None,
+        typer.Option("--pool", "-p", help="Only these lanes (by lane name or pool); repeatable."),
+    ] = None,
+    time_scale: Annotated[float | None, typer.Option(help=TIME_SCALE_HELP)] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Run directory; default under reports/runs/.")
+    ] = None,
+    broker_url: Annotated[str | None, typer.Option(help=BROKER_HELP)] = None,
+) -> None:
+    """Run one scenario, all its lanes or those picked with --pool."""
+    _run(scenario, pool, time_scale, out, broker_url)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the shipped scenarios with their lanes and descriptions."""
+    try:
+        found = [load_scenario(name)[0] for name in shipped_names()]
+    except ScenarioError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(scenarios_table(found))
+
+
+@app.command()
+def check(
+    results: Annotated[Path, typer.Argument(help="A run directory or its results.json.")],
+) -> None:
+    """Judge a stored run again from its history; exit 1 if a lane is not as expected."""
+    try:
+        stored, again = recheck(results)
+    except (ResultsError, ScenarioError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(comparison_table(again))
+    changed = [
+        f"{a.lane}: stored {a.verdict}, now {b.verdict}"
+        for a, b in zip(stored.lanes, again.lanes, strict=True)
+        if (a.verdict, a.reason_codes) != (b.verdict, b.reason_codes)
+    ]
+    for line in changed:
+        console.print(f"[yellow]verdict changed since the run: {line}[/yellow]")
+    if not again.as_expected:
         raise typer.Exit(1)
 
 

@@ -42,12 +42,20 @@ def draw(model: LatencyModel, rng: random.Random) -> float:
 
 
 class LatencySampler:
-    """Draws delays for a Latency behaviour from one seeded generator."""
+    """Draws delays for a Latency behaviour: one seeded generator per business number.
+
+    A number's delays depend only on the seed and its own sends, so lanes that share
+    the mock each replay the same sequence whatever the other lanes do.
+    """
 
     def __init__(self, latency: Latency) -> None:
         self._latency = latency
-        self._rng = random.Random(latency.seed)
+        self._rngs: dict[str, random.Random] = {}
 
     def sample(self, phone_number_id: str) -> float:
         model = self._latency.per_phone_number.get(phone_number_id, self._latency.default)
-        return draw(model, self._rng)
+        rng = self._rngs.get(phone_number_id)
+        if rng is None:
+            seed = None if self._latency.seed is None else f"{self._latency.seed}:{phone_number_id}"
+            rng = self._rngs[phone_number_id] = random.Random(seed)
+        return draw(model, rng)

@@ -1,0 +1,237 @@
+"""Checks: pure functions of a lane's history that return figures and the reasons it fails.
+
+Delivery (missing, duplicated), order (inversions by API receipt and by API response),
+lateness (api_received_at - (queued_at + countdown)) against the scenario's tolerances,
+and a verdict per lane compared with what the scenario expects of it. No I/O: the
+same history always gives the same verdict, so stored results can be checked again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .history import MessageHistory
+from .scenario import LaneScenario, Reason, Tolerances
+
+OrderBy = Literal["api_receipt", "api_response"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason a lane fails: a code from `scenario.REASONS` and a sentence naming parts."""
+
+    code: Reason
+    text: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    expected: int
+    delivered: int
+    missing: list[str]  # message ids (or "never queued" placeholders) not accepted by the API
+    duplicated: list[str]  # message ids the API accepted more than once
+
+
+@dataclass(frozen=True)
+class Order:
+    by: OrderBy
+    inversions: int  # pairs of parts of one request whose times disagree with their seq
+    first: str | None  # the first adjacent inversion, in words
+
+
+@dataclass(frozen=True)
+class Lateness:
+    p50_s: float | None
+    p95_s: float | None
+    max_s: float | None
+    late: list[tuple[str, float]]  # (part, lateness) beyond on_time_s
+    early: list[tuple[str, float]]  # (part, lateness) before -early_s
+
+
+@dataclass(frozen=True)
+class LaneVerdict:
+    lane: str
+    delivery: Delivery
+    receipt_order: Order
+    response_order: Order
+    lateness: Lateness
+    order_by: OrderBy
+    reasons: list[Finding]
+    expected_verdict: Literal["pass", "fail"]
+    expected_reasons: list[Reason] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Literal["pass", "fail"]:
+        return "fail" if self.reasons else "pass"
+
+    @property
+    def codes(self) -> list[Reason]:
+        return list(dict.fromkeys(finding.code for finding in self.reasons))
+
+    @property
+    def order(self) -> Order:
+        return self.receipt_order if self.order_by == "api_receipt" else self.response_order
+
+    @property
+    def as_expected(self) -> bool:
+        return self.verdict == self.expected_verdict and set(self.expected_reasons) <= set(
+            self.codes
+        )
+
+    @property
+    def mismatch(self) -> str | None:
+        """Why the lane did not do what the scenario expects, or None."""
+        if self.as_expected:
+            return None
+        expected = self.expected_verdict
+        if self.expected_reasons:
+            expected += f" ({', '.join(self.expected_reasons)})"
+        got = self.verdict + (f" ({', '.join(self.codes)})" if self.codes else "")
+        return f"expected {expected}, got {got}"
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _namer(history: Sequence[MessageHistory]) -> Callable[[MessageHistory], str]:
+    """Parts are named by seq; with several requests per lane, by message id."""
+    single = len({m.correlation_id for m in history}) <= 1
+    return (lambda m: f"part {m.seq}") if single else (lambda m: m.message_id)
+
+
+def delivery(history: Sequence[MessageHistory], expected: int) -> Delivery:
+    """Delivered = accepted by the API at least once; parts never queued count as missing."""
+    delivered = [m for m in history if m.accepted >= 1]
+    missing = [m.message_id for m in history if m.accepted == 0]
+    never_queued = max(0, expected - len(history))
+    missing += [f"(never queued #{n + 1})" for n in range(never_queued)]
+    duplicated = [m.message_id for m in history if m.accepted > 1]
+    return Delivery(
+        expected=expected,
+        delivered=len(delivered),
+        missing=missing,
+        duplicated=duplicated,
+    )
+
+
+def order(history: Sequence[MessageHistory], by: OrderBy) -> Order:
+    """Inversions within each request: pairs where a higher seq came first (ties are not)."""
+    name = _namer(history)
+    requests: dict[str, list[tuple[float, int, MessageHistory]]] = defaultdict(list)
+    for m in history:
+        at = m.api_received_at if by == "api_receipt" else m.api_responded_at
+        if at is not None:
+            requests[m.correlation_id].append((at, m.seq, m))
+    verb = "reached the API" if by == "api_receipt" else "was answered"
+    inversions = 0
+    first: tuple[float, str] | None = None
+    for timeline in requests.values():
+        timeline.sort(key=lambda item: (item[0], item[1]))
+        seqs = [seq for _, seq, _ in timeline]
+        inversions += sum(1 for i, a in enumerate(seqs) for b in seqs[i + 1 :] if a > b)
+        for (at_a, seq_a, a), (at_b, seq_b, b) in zip(timeline, timeline[1:], strict=False):
+            if seq_a > seq_b:
+                text = f"{name(a)} {verb} {at_b - at_a:.3f} s before {name(b)}"
+                if first is None or at_a < first[0]:
+                    first = (at_a, text)
+                break
+    return Order(by=by, inversions=inversions, first=first[1] if first else None)
+
+
+def lateness(history: Sequence[MessageHistory], tolerances: Tolerances) -> Lateness:
+    name = _namer(history)
+    measured = [(m, m.lateness_s) for m in history if m.lateness_s is not None]
+    values = [late for _, late in measured]
+    return Lateness(
+        p50_s=percentile(values, 50),
+        p95_s=percentile(values, 95),
+        max_s=max(values, default=None),
+        late=[(name(m), v) for m, v in measured if v > tolerances.on_time_s],
+        early=[(name(m), v) for m, v in measured if v < -tolerances.early_s],
+    )
+
+
+def _listed(items: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def check_lane(
+    history: Sequence[MessageHistory],
+    lane: LaneScenario,
+    tolerances: Tolerances,
+    expected_messages: int,
+) -> LaneVerdict:
+    """Every check on one lane's history, and the reasons it fails (none: it passes)."""
+    name = _namer(history)
+    by_id = {m.message_id: m for m in history}
+    got = delivery(history, expected_messages)
+    receipt, response = order(history, "api_receipt"), order(history, "api_response")
+    late = lateness(history, tolerances)
+    reasons: list[Finding] = []
+    if got.missing:
+        named = [name(by_id[i]) if i in by_id else i for i in got.missing]
+        reasons.append(
+            Finding(
+                "missing",
+                f"{len(got.missing)} of {expected_messages} parts never reached the API "
+                f"({_listed(named)})",
+            )
+        )
+    if got.duplicated:
+        named = [f"{name(by_id[i])} x{by_id[i].accepted}" for i in got.duplicated]
+        reasons.append(
+            Finding(
+                "duplicated",
+                f"{len(got.duplicated)} parts were sent more than once ({_listed(named)})",
+            )
+        )
+    chosen = receipt if tolerances.order_by == "api_receipt" else response
+    if chosen.inversions:
+        reasons.append(
+            Finding(
+                "out-of-order",
+                f"{chosen.inversions} order inversions by {tolerances.order_by.replace('_', ' ')}"
+                f"; first: {chosen.first}",
+            )
+        )
+    if late.late:
+        worst = max(late.late, key=lambda item: item[1])
+        reasons.append(
+            Finding(
+                "late",
+                f"{len(late.late)} parts reached the API more than {tolerances.on_time_s:g} s "
+                f"after their due time (worst: {worst[0]}, {worst[1]:.2f} s late)",
+            )
+        )
+    if late.early:
+        worst = min(late.early, key=lambda item: item[1])
+        reasons.append(
+            Finding(
+                "early",
+                f"{len(late.early)} parts reached the API more than {tolerances.early_s:g} s "
+                f"before their due time (worst: {worst[0]}, {-worst[1]:.2f} s early)",
+            )
+        )
+    return LaneVerdict(
+        lane=lane.name,
+        delivery=got,
+        receipt_order=receipt,
+        response_order=response,
+        lateness=late,
+        order_by=tolerances.order_by,
+        reasons=reasons,
+        expected_verdict=lane.expect,
+        expected_reasons=list(lane.because),
+    )

@@ -1,0 +1,222 @@
+"""The run directory's files and `results.json`, the stable contract for machines.
+
+`results.json` holds the figures and verdict of each lane (`LaneResult`), the scenario
+as run (scaled) and its time scale, and the versions of every component.
+`history.jsonl` holds one `MessageHistory` per line, so `harness check` can judge a
+stored run again with `recheck`. Fields are only ever added within a schema version.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from mock_meta_api.config import describe_validation_error
+
+from .checks import LaneVerdict, check_lane
+from .history import MessageHistory
+from .scenario import Scenario
+
+SCHEMA_VERSION = 1
+RESULTS = "results.json"
+HISTORY = "history.jsonl"
+PACKAGES = ("celery", "kombu", "gevent", "redis", "httpx", "stagger-harness")
+
+
+class LaneResult(BaseModel):
+    """One lane's figures and verdict."""
+
+    lane: str
+    pool: str
+    pool_set_by: str
+    concurrency: int | None = Field(
+        description="As the worker reported it at start-up (solo: 1, whatever it was told)."
+    )
+    expected_messages: int
+    delivered: int
+    missing: int
+    duplicated: int
+    order_by: Literal["api_receipt", "api_response"]
+    order_inversions: int = Field(description="Inversions in the order the scenario judges.")
+    receipt_inversions: int
+    response_inversions: int
+    first_inversion: str | None
+    lateness_p50_s: float | None
+    lateness_p95_s: float | None
+    lateness_max_s: float | None
+    late: int
+    early: int
+    on_time_s: float
+    verdict: Literal["pass", "fail"]
+    expected_verdict: Literal["pass", "fail"]
+    expected_reasons: list[str]
+    reasons: list[str] = Field(description="One sentence per failed check.")
+    reason_codes: list[str] = Field(description="missing, duplicated, out-of-order, late, early")
+    as_expected: bool
+    mismatch: str | None
+
+
+class Results(BaseModel):
+    """What `results.json` holds."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    scenario: str
+    description: str
+    time_scale: float
+    complete: bool = Field(description="False when the run was interrupted: figures are partial.")
+    as_expected: bool = Field(description="Every lane reached the verdict its scenario expects.")
+    started_at: float
+    finished_at: float
+    stack_start_s: float | None
+    trigger_at: float | None = Field(description="When the first request was posted (epoch s).")
+    verdict_at: float | None = Field(
+        default=None, description="When every lane had settled, or the deadline passed."
+    )
+    versions: dict[str, str]
+    lanes: list[LaneResult]
+    trigger_errors: list[str] = Field(default_factory=list)
+    faults: list[dict[str, Any]] = Field(default_factory=list)
+    scenario_definition: dict[str, Any] = Field(
+        description="The scenario as run: its lanes, with every duration already scaled."
+    )
+
+
+class ResultsError(ValueError):
+    """Stored results that cannot be read; the message names the file and what is wrong."""
+
+
+def versions(broker: str | None) -> dict[str, str]:
+    """Python, Celery, kombu, gevent, redis-py, httpx, the harness and the broker.
+
+    Read from package metadata: the harness process never imports gevent.
+    """
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    found["broker"] = broker or "unknown"
+    return found
+
+
+def lane_result(verdict: LaneVerdict, scenario: Scenario, concurrency: int | None) -> LaneResult:
+    lane = scenario.lane(verdict.lane)
+    late = verdict.lateness
+    return LaneResult(
+        lane=lane.name,
+        pool=lane.pool,
+        pool_set_by=lane.pool_set_by,
+        concurrency=concurrency,
+        expected_messages=verdict.delivery.expected,
+        delivered=verdict.delivery.delivered,
+        missing=len(verdict.delivery.missing),
+        duplicated=len(verdict.delivery.duplicated),
+        order_by=verdict.order_by,
+        order_inversions=verdict.order.inversions,
+        receipt_inversions=verdict.receipt_order.inversions,
+        response_inversions=verdict.response_order.inversions,
+        first_inversion=verdict.order.first,
+        lateness_p50_s=late.p50_s,
+        lateness_p95_s=late.p95_s,
+        lateness_max_s=late.max_s,
+        late=len(late.late),
+        early=len(late.early),
+        on_time_s=scenario.tolerances.on_time_s,
+        verdict=verdict.verdict,
+        expected_verdict=verdict.expected_verdict,
+        expected_reasons=list(verdict.expected_reasons),
+        reasons=[finding.text for finding in verdict.reasons],
+        reason_codes=verdict.codes,
+        as_expected=verdict.as_expected,
+        mismatch=verdict.mismatch,
+    )
+
+
+def judge(scenario: Scenario, history: dict[str, list[MessageHistory]]) -> dict[str, LaneVerdict]:
+    """Every lane of the (scaled) scenario checked against its history."""
+    return {
+        lane.name: check_lane(
+            history.get(lane.name, []),
+            lane,
+            scenario.tolerances,
+            scenario.expected_messages,
+        )
+        for lane in scenario.lanes
+    }
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of one."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def write_results(run_dir: Path, results: Results) -> Path:
+    path = run_dir / RESULTS
+    write_atomic(path, results.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> None:
+    lines = [
+        row.model_dump_json() if isinstance(row, BaseModel) else json.dumps(row) for row in rows
+    ]
+    write_atomic(path, "".join(line + "\n" for line in lines))
+
+
+def results_path(path: Path) -> Path:
+    """A run directory or its results.json."""
+    return path / RESULTS if path.is_dir() else path
+
+
+def read_results(path: Path) -> Results:
+    file = results_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ResultsError(f"{file}: cannot read results: {exc.strerror}") from None
+    try:
+        return Results.model_validate_json(text)
+    except ValidationError as exc:
+        raise ResultsError(describe_validation_error(exc, str(file))) from None
+
+
+def read_history(run_dir: Path) -> dict[str, list[MessageHistory]]:
+    file = run_dir / HISTORY
+    by_lane: dict[str, list[MessageHistory]] = defaultdict(list)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ResultsError(f"{file}: cannot read the history: {exc.strerror}") from None
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = MessageHistory.model_validate_json(line)
+        except ValidationError as exc:
+            raise ResultsError(describe_validation_error(exc, f"{file}:{number}")) from None
+        by_lane[record.lane].append(record)
+    return dict(by_lane)
+
+
+def recheck(path: Path) -> tuple[Results, Results]:
+    """The stored results, and the same run judged again from its stored history."""
+    stored = read_results(path)
+    run_dir = results_path(path).parent
+    scenario = Scenario.model_validate(stored.scenario_definition)
+    verdicts = judge(scenario, read_history(run_dir))
+    concurrency = {lane.lane: lane.concurrency for lane in stored.lanes}
+    lanes = [lane_result(v, scenario, concurrency.get(name)) for name, v in verdicts.items()]
+    again = stored.model_copy(
+        update={"lanes": lanes, "as_expected": all(lane.as_expected for lane in lanes)}
+    )
+    return stored, again

@@ -1,0 +1,281 @@
+"""Run a scenario: stack up, one "fixtures" request per recipient and lane, follow the
+history until every part is settled (or missing), judge, write the run directory.
+
+`run_scenario` is the Python API; the CLI and the regression suite both use it. Every
+lane runs side by side on one stack, so a matrix takes one schedule, not one per pool.
+However the run ends (done, Ctrl-C, SIGTERM, an error), every process is stopped by
+PID and the results gathered so far are written, marked incomplete if cut short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .bot.flow import correlation_for
+from .checks import LaneVerdict
+from .history import MessageHistory, build_history
+from .mock_admin import MockAdmin
+from .results import (
+    HISTORY,
+    LaneResult,
+    Results,
+    judge,
+    lane_result,
+    versions,
+    write_atomic,
+    write_jsonl,
+    write_results,
+)
+from .scenario import Scenario
+from .stack import Lane, LaneSpec, LocalStack, StackSpec
+from .workload import inbound_text, new_inbound_id, post_inbound
+
+POLL_S = 0.25
+
+
+def stack_spec(scenario: Scenario, broker_url: str | None = None) -> StackSpec:
+    """The local stack a (scaled) scenario runs on: one lane per scenario lane."""
+    return StackSpec(
+        lanes=[
+            LaneSpec(
+                name=lane.name,
+                pool=lane.pool,
+                concurrency=lane.concurrency,
+                pool_from_settings=lane.pool_set_by == "settings",
+                env=lane.env,
+            )
+            for lane in scenario.lanes
+        ],
+        broker_url=broker_url,
+        bot_env=scenario.env,
+        mock_behaviours=scenario.api,
+    )
+
+
+@dataclass
+class Progress:
+    """A snapshot while the run goes on: per lane, the verdict so far."""
+
+    scenario: Scenario
+    elapsed_s: float
+    deadline_s: float
+    verdicts: dict[str, LaneVerdict]
+    settled: dict[str, bool]
+
+
+@dataclass
+class RunOutcome:
+    """What a run found; `results` is what results.json holds."""
+
+    run_dir: Path
+    scenario: Scenario
+    results: Results
+    history: dict[str, list[MessageHistory]]
+    verdicts: dict[str, LaneVerdict]
+
+    def lane(self, name: str) -> LaneResult:
+        return next(lane for lane in self.results.lanes if lane.lane == name)
+
+
+@dataclass
+class _Sources:
+    """The raw evidence, kept as read: outbox and events per lane, the mock's journal."""
+
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    history: dict[str, list[MessageHistory]] = field(default_factory=dict)
+
+
+class _Collector:
+    """Reads each lane's store and the journal (incrementally) into histories."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.mock = MockAdmin(stack.mock_url)
+        self.sources = _Sources()
+
+    def collect(self) -> _Sources:
+        last = self.sources.journal[-1]["seq"] if self.sources.journal else 0
+        journal = self.sources.journal + self.mock.journal(after_seq=last)
+        events: dict[str, list[dict[str, Any]]] = {}
+        history: dict[str, list[MessageHistory]] = {}
+        for name, lane in self.stack.lanes.items():
+            events[name] = lane.store.events()
+            ours = [e for e in journal if e.get("phone_number_id") == lane.phone_number_id]
+            history[name] = build_history(name, lane.store.outbox(), events[name], ours)
+        self.sources = _Sources(journal=journal, events=events, history=history)
+        return self.sources
+
+    def close(self) -> None:
+        self.mock.close()
+
+
+def _settled(history: list[MessageHistory], expected: int) -> bool:
+    """Every part queued, and each sent or failed for good."""
+    return len(history) >= expected and all(m.status in ("sent", "failed") for m in history)
+
+
+def _trigger(stack: LocalStack, scenario: Scenario) -> list[str]:
+    """One signed "fixtures" request per recipient and lane; the errors, if any."""
+    errors: list[str] = []
+    with httpx.Client(timeout=10) as client:
+        for lane in stack.lanes.values():
+            for n in range(scenario.flow.recipients):
+                inbound_id = new_inbound_id()
+                payload = inbound_text(
+                    phone_number_id=lane.phone_number_id,
+                    sender=lane.recipient(n),
+                    text=lane.settings.fixtures_keyword,
+                    message_id=inbound_id,
+                )
+                try:
+                    answer = post_inbound(
+                        client, lane.webhook_url, payload, lane.settings.whatsapp_app_secret
+                    )
+                except httpx.HTTPError as exc:
+                    errors.append(f"{lane.name}: request {correlation_for(inbound_id)}: {exc}")
+                    continue
+                if answer.status_code != 200:
+                    errors.append(
+                        f"{lane.name}: the webhook answered {answer.status_code} "
+                        f"to request {correlation_for(inbound_id)}"
+                    )
+    return errors
+
+
+def _kill_worker(lane: Lane) -> None:
+    """SIGKILL the worker and its pool processes, as the OOM killer or a stop timeout would."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(os.getpgid(lane.worker.pid), signal.SIGKILL)
+
+
+def _concurrency(events: list[dict[str, Any]]) -> int | None:
+    """As the worker reported it; a solo worker runs one task at a time, whatever it was told."""
+    ready = [e for e in events if e.get("event") == "worker_ready"]
+    if not ready:
+        return None
+    return 1 if ready[-1].get("pool") == "solo" else ready[-1].get("concurrency")
+
+
+def run_scenario(
+    scenario: Scenario,
+    run_dir: Path,
+    *,
+    broker_url: str | None = None,
+    source_text: str | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_started: Callable[[LocalStack], None] | None = None,
+) -> RunOutcome:
+    """Run a scaled scenario (see `Scenario.scaled`) and write its run directory.
+
+    `source_text` is the scenario file, kept verbatim as scenario.toml. A KeyboardInterrupt
+    (Ctrl-C, or SIGTERM under `sigterm_as_interrupt`) stops the run; the partial results
+    are written before it propagates.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if source_text is not None:
+        write_atomic(run_dir / "scenario.toml", source_text)
+    stack = LocalStack(stack_spec(scenario, broker_url), run_dir)
+    started_at = time.time()
+    stack_start_s: float | None = None
+    trigger_at: float | None = None
+    verdict_at: float | None = None
+    trigger_errors: list[str] = []
+    faults_done: list[dict[str, Any]] = []
+    broker_version: str | None = None
+    collector: _Collector | None = None
+    sources = _Sources()
+    complete = False
+    try:
+        stack.start()
+        stack_start_s = time.time() - started_at
+        broker_version = stack.broker.version() if stack.broker else None
+        if on_started is not None:
+            on_started(stack)
+        collector = _Collector(stack)
+        trigger_at = time.time()
+        trigger_errors = _trigger(stack, scenario)
+        deadline_s = scenario.flow.schedule_s + scenario.tolerances.missing_after_s
+        pending = sorted(scenario.faults, key=lambda fault: fault.at_s)
+        wake = threading.Event()
+        while True:
+            elapsed = time.time() - trigger_at
+            while pending and pending[0].at_s <= elapsed:
+                fault = pending.pop(0)
+                _kill_worker(stack.lanes[fault.lane])
+                faults_done.append(fault.model_dump() | {"done_at": time.time()})
+            sources = collector.collect()
+            settled = {
+                name: _settled(history, scenario.expected_messages)
+                for name, history in sources.history.items()
+            }
+            if on_progress is not None:
+                on_progress(
+                    Progress(
+                        scenario=scenario,
+                        elapsed_s=elapsed,
+                        deadline_s=deadline_s,
+                        verdicts=judge(scenario, sources.history),
+                        settled=settled,
+                    )
+                )
+            if (all(settled.values()) and not pending) or elapsed >= deadline_s:
+                break
+            wake.wait(POLL_S)
+        verdict_at = time.time()
+        complete = True
+    except BaseException:
+        if collector is not None:  # the stack is still up: one last look, best effort
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                sources = collector.collect()
+        raise
+    finally:
+        if collector is not None:
+            collector.close()
+        stack.stop()
+        verdicts = judge(scenario, sources.history)
+        concurrency = {name: _concurrency(events) for name, events in sources.events.items()}
+        lanes = [
+            lane_result(verdict, scenario, concurrency.get(name))
+            for name, verdict in verdicts.items()
+        ]
+        results = Results(
+            scenario=scenario.name,
+            description=scenario.description,
+            time_scale=scenario.time_scale,
+            complete=complete,
+            as_expected=complete and all(lane.as_expected for lane in lanes),
+            started_at=started_at,
+            finished_at=time.time(),
+            stack_start_s=stack_start_s,
+            trigger_at=trigger_at,
+            verdict_at=verdict_at,
+            versions=versions(broker_version),
+            lanes=lanes,
+            trigger_errors=trigger_errors,
+            faults=faults_done,
+            scenario_definition=scenario.model_dump(mode="json"),
+        )
+        _write_run(run_dir, results, sources)
+    return RunOutcome(run_dir, scenario, results, sources.history, verdicts)
+
+
+def _write_run(run_dir: Path, results: Results, sources: _Sources) -> None:
+    """history.jsonl, the raw journal and events, then results.json (written last)."""
+    write_jsonl(run_dir / HISTORY, [m for lane in sources.history.values() for m in lane])
+    write_jsonl(run_dir / "journal.jsonl", sources.journal)
+    write_jsonl(
+        run_dir / "events.jsonl",
+        [{"lane": name} | event for name, events in sources.events.items() for event in events],
+    )
+    write_results(run_dir, results)

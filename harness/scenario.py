@@ -1,0 +1,383 @@
+"""Scenarios: what a run does and what it must find, as validated data from TOML.
+
+A scenario names the flow (messages per request, spacing, recipients), the
+lanes (pool, concurrency, Celery settings) with the verdict each must reach,
+the mock Cloud API's behaviours, the tolerances the checks apply, and faults
+on a schedule. `Scenario.scaled(x)` multiplies every duration by `x`, so a CI
+run can take a quarter of the time and reach the same verdicts.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from celery.utils.time import rate as parse_rate
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mock_meta_api.config import Behaviours, describe_validation_error
+
+from .bot.settings import Pool
+from .stack.spec import checked_env
+
+# Below these the harness cannot time a run faithfully, whatever the scale. Celery's ETA timer
+# fires 0.1-0.3 s late, and a cold worker's first send took up to 0.5 s on 2 cores
+# (`harness stack --spacing 0.1`), so a scaled spacing or on-time bound under them would turn
+# scheduling noise into verdicts.
+MIN_SPACING_S = 0.1
+MIN_ON_TIME_S = 0.5
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+Reason = Literal["missing", "duplicated", "out-of-order", "late", "early"]
+REASONS: tuple[Reason, ...] = ("missing", "duplicated", "out-of-order", "late", "early")
+Seconds = Annotated[float, Field(ge=0, le=24 * 3600)]
+SettingValue = str | bool | int | float
+
+# The harness sets these per lane (where its broker, mock and number are); a scenario cannot.
+STACK_SETTINGS = frozenset(
+    {
+        "CELERY_BROKER_URL",
+        "BOT_REDIS_URL",
+        "BOT_KEY_PREFIX",
+        "CELERY_BROKER_GLOBAL_KEYPREFIX",
+        "CELERY_TASK_QUEUE",
+        "WHATSAPP_API_URL",
+        "WHATSAPP_PHONE_NUMBER_ID",
+        "WHATSAPP_ACCESS_TOKEN",
+        "WHATSAPP_APP_SECRET",
+        "WHATSAPP_VERIFY_TOKEN",
+    }
+)
+# The scenario's [flow] table sets these.
+FLOW_SETTINGS = frozenset({"FIXTURES_PARTS", "FIXTURES_SPACING_S"})
+# Settings that are durations (seconds) or rates, so the time scale applies to them.
+DURATION_SETTINGS = frozenset(
+    {
+        "CELERY_BROKER_VISIBILITY_TIMEOUT",
+        "SEND_RETRY_BACKOFF_S",
+        "SEND_RETRY_BACKOFF_MAX_S",
+        "WHATSAPP_CONNECT_TIMEOUT_S",
+        "WHATSAPP_READ_TIMEOUT_S",
+        "WHATSAPP_WRITE_TIMEOUT_S",
+        "WHATSAPP_POOL_TIMEOUT_S",
+    }
+)
+RATE_SETTINGS = frozenset({"SEND_RATE_LIMIT"})
+NO_VALUE = {"", "none", "off", "null"}
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; the message names the file, the field and what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _env_value(value: SettingValue) -> str:
+    """TOML values as an environment holds them: `true`/`false`, numbers as written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _settings(values: dict[str, SettingValue]) -> dict[str, str]:
+    env = checked_env({name: _env_value(value) for name, value in values.items()})
+    owned = sorted(name for name in env if name in STACK_SETTINGS)
+    if owned:
+        raise ValueError(f"{owned} are set by the harness for each lane; remove them")
+    flow = sorted(name for name in env if name in FLOW_SETTINGS)
+    if flow:
+        raise ValueError(f"{flow} come from the [flow] table (messages, spacing_s); remove them")
+    return env
+
+
+class Flow(_Strict):
+    """The fixtures flow: each recipient sends one request, answered by `messages` parts."""
+
+    messages: Annotated[int, Field(ge=1, le=1000)] = 22
+    spacing_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
+    recipients: Annotated[int, Field(ge=1, le=100)] = 1
+
+    @property
+    def schedule_s(self) -> float:
+        """When the last part is due, counted from the request."""
+        return (self.messages - 1) * self.spacing_s
+
+
+class Tolerances(_Strict):
+    """What the checks accept; each bound is in seconds and scales with the run."""
+
+    on_time_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        description="A part reaching the API later than this after its due time is late."
+    )
+    early_s: Seconds = Field(
+        default=0.05, description="A part reaching the API this much before its due time is early."
+    )
+    missing_after_s: Annotated[float, Field(gt=0, le=24 * 3600)] = Field(
+        default=30.0,
+        description="The run waits this long after the last due time; a part not at the API "
+        "by then is missing.",
+    )
+    order_by: Literal["api_receipt", "api_response"] = Field(
+        default="api_receipt",
+        description="Which order must follow seq: when the API received each part, or answered it.",
+    )
+
+    @model_validator(mode="after")
+    def _missing_after_late(self) -> Tolerances:
+        if self.missing_after_s < self.on_time_s:
+            raise ValueError(
+                f"missing_after_s ({self.missing_after_s}) must be at least on_time_s "
+                f"({self.on_time_s}): a part must be able to arrive late before it is missing"
+            )
+        return self
+
+
+class LaneScenario(_Strict):
+    """One pool under test, and the verdict it must reach (with the reasons, if it fails)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
+    pool: Pool
+    concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
+    pool_set_by: Literal["command-line", "settings"] = Field(
+        default="command-line",
+        description="`settings`: the pool is only in CELERY_WORKER_POOL, not in `-P` on argv.",
+    )
+    settings: dict[str, SettingValue] = Field(default_factory=dict)
+    expect: Literal["pass", "fail"] = "pass"
+    because: list[Reason] = Field(
+        default_factory=list, description="The reasons an expected failure must include."
+    )
+    why: str = ""
+
+    @field_validator("settings")
+    @classmethod
+    def _lane_settings(cls, values: dict[str, SettingValue]) -> dict[str, SettingValue]:
+        _settings(values)
+        return values
+
+    @model_validator(mode="after")
+    def _reasons_need_failure(self) -> LaneScenario:
+        if self.because and self.expect == "pass":
+            raise ValueError(
+                f"lane {self.name}: `because` lists reasons for a failure, "
+                "but `expect` is 'pass'; set expect = 'fail' or remove `because`"
+            )
+        return self
+
+    @property
+    def env(self) -> dict[str, str]:
+        return _settings(self.settings)
+
+
+class Fault(_Strict):
+    """A fault the nemesis injects `at_s` after the requests (room for the fault issue)."""
+
+    at_s: Seconds
+    action: Literal["kill-worker"]
+    lane: str
+
+
+class Scenario(_Strict):
+    """A whole run: flow, lanes, mock behaviours, tolerances and faults."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")]
+    description: Annotated[str, Field(min_length=1)]
+    time_scale: Annotated[float, Field(gt=0, le=100)] = 1.0
+    flow: Flow = Field(default_factory=Flow)
+    settings: dict[str, SettingValue] = Field(
+        default_factory=dict, description="Bot and Celery settings for every lane (env names)."
+    )
+    api: dict[str, Any] = Field(
+        default_factory=dict, description="The mock's behaviours, as its config file has them."
+    )
+    tolerances: Tolerances
+    lanes: Annotated[list[LaneScenario], Field(min_length=1, max_length=15)]
+    faults: list[Fault] = Field(default_factory=list)
+
+    @field_validator("settings")
+    @classmethod
+    def _shared_settings(cls, values: dict[str, SettingValue]) -> dict[str, SettingValue]:
+        _settings(values)
+        return values
+
+    @field_validator("api")
+    @classmethod
+    def _api(cls, behaviours: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return Behaviours.model_validate(behaviours).model_dump(mode="json")
+        except ValidationError as exc:
+            raise ValueError(describe_validation_error(exc, "api")) from None
+
+    @model_validator(mode="after")
+    def _lanes(self) -> Scenario:
+        names = [lane.name for lane in self.lanes]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"lane names must be unique, repeated: {repeated}")
+        for fault in self.faults:
+            if fault.lane not in names:
+                raise ValueError(
+                    f"fault at {fault.at_s} s names lane {fault.lane!r}; lanes: {names}"
+                )
+        return self
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The shared settings plus the flow's, as environment variables."""
+        flow = {
+            "FIXTURES_PARTS": str(self.flow.messages),
+            "FIXTURES_SPACING_S": repr(self.flow.spacing_s),
+        }
+        return _settings(self.settings) | flow
+
+    @property
+    def expected_messages(self) -> int:
+        """Parts each lane must deliver: one reply per recipient."""
+        return self.flow.messages * self.flow.recipients
+
+    def lane(self, name: str) -> LaneScenario:
+        return next(lane for lane in self.lanes if lane.name == name)
+
+    def only(self, names: list[str]) -> Scenario:
+        """The scenario with only the named lanes (or the lanes of the named pools)."""
+        known = {lane.name for lane in self.lanes} | {lane.pool for lane in self.lanes}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ScenarioError(
+                f"scenario {self.name!r} has no lane or pool {unknown}; "
+                f"lanes: {', '.join(lane.name for lane in self.lanes)}"
+            )
+        kept = [lane for lane in self.lanes if lane.name in names or lane.pool in names]
+        faults = [fault for fault in self.faults if fault.lane in {lane.name for lane in kept}]
+        return self.model_copy(update={"lanes": kept, "faults": faults})
+
+    def scaled(self, time_scale: float | None = None) -> Scenario:
+        """Every duration times `time_scale` (default: the file's), refused below the floors.
+
+        The result's `time_scale` is the factor applied, so scaling is done once, from the
+        scenario as written.
+        """
+        x = self.time_scale if time_scale is None else time_scale
+        if not 0 < x <= 100:
+            raise ScenarioError(f"time scale must be above 0 and at most 100, got {x}")
+        flow = self.flow.model_copy(update={"spacing_s": self.flow.spacing_s * x})
+        tolerances = self.tolerances.model_copy(
+            update={
+                "on_time_s": self.tolerances.on_time_s * x,
+                "early_s": self.tolerances.early_s * x,
+                "missing_after_s": self.tolerances.missing_after_s * x,
+            }
+        )
+        floors = [
+            ("flow.spacing_s", self.flow.spacing_s, flow.spacing_s, MIN_SPACING_S),
+            (
+                "tolerances.on_time_s",
+                self.tolerances.on_time_s,
+                tolerances.on_time_s,
+                MIN_ON_TIME_S,
+            ),
+        ]
+        for field, written, value, floor in floors:
+            if value < floor:
+                raise ScenarioError(
+                    f"scenario {self.name!r}: time scale {x:g} makes {field} {written:g} s "
+                    f"into {value:g} s, below the {floor:g} s the harness can time "
+                    f"(Celery's ETA timer and a cold worker); use a time scale of at least "
+                    f"{floor / written:g}"
+                )
+        return self.model_copy(
+            update={
+                "time_scale": x,
+                "flow": flow,
+                "tolerances": tolerances,
+                "settings": _scaled_settings(self.settings, x),
+                "lanes": [
+                    lane.model_copy(update={"settings": _scaled_settings(lane.settings, x)})
+                    for lane in self.lanes
+                ],
+                "api": _scaled_behaviours(self.api, x),
+                "faults": [f.model_copy(update={"at_s": f.at_s * x}) for f in self.faults],
+            }
+        )
+
+
+def _scaled_settings(values: dict[str, SettingValue], x: float) -> dict[str, SettingValue]:
+    scaled = dict(values)
+    for name, value in values.items():
+        text = _env_value(value).strip()
+        if text.lower() in NO_VALUE:
+            continue
+        if name in DURATION_SETTINGS:
+            scaled[name] = float(text) * x
+        elif name in RATE_SETTINGS:  # per second: N/m at scale x is N/(60x) per second
+            scaled[name] = f"{parse_rate(text) / x:g}/s"
+    return scaled
+
+
+def _scaled_behaviours(value: Any, x: float, key: str = "") -> Any:
+    """Fields named `*_s` are seconds and scale by `x`; `messages_per_second` scales by 1/x."""
+    if isinstance(value, dict):
+        return {k: _scaled_behaviours(v, x, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scaled_behaviours(item, x, key) for item in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if key.endswith("_s"):
+            return value * x
+        if key == "messages_per_second":
+            return value / x
+    return value
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+
+def scenario_path(name_or_path: str) -> Path:
+    """A path to a .toml file, or the name of a scenario shipped in scenarios/."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ScenarioError(f"{path}: no such scenario file")
+        return path
+    shipped = SCENARIO_DIR / f"{name_or_path}.toml"
+    if not shipped.is_file():
+        raise ScenarioError(
+            f"no scenario named {name_or_path!r}; shipped: {', '.join(shipped_names())} "
+            "(or give a path to a .toml file)"
+        )
+    return shipped
+
+
+def shipped_names() -> list[str]:
+    return sorted(path.stem for path in SCENARIO_DIR.glob("*.toml"))
+
+
+def parse_scenario(text: str, source: str) -> Scenario:
+    """Validate TOML text; every problem is named with `source`, the field and the value."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(describe_validation_error(exc, source)) from None
+
+
+def load_scenario(name_or_path: str) -> tuple[Scenario, str]:
+    """The scenario and its file's text (kept verbatim with the results)."""
+    path = scenario_path(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read the scenario: {exc}") from None
+    return parse_scenario(text, str(path)), text
