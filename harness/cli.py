@@ -311,6 +311,7 @@ def _run(
         console.print(f"[red]the stack did not start:[/red] {message}")
         console.print(f"logs: {run_dir}")
         raise typer.Exit(2) from None
+    console.line()
     console.print(comparison_table(outcome.results))
     console.print(f"results: {run_dir / RESULTS}")
     if not outcome.results.as_expected:

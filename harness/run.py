@@ -105,8 +105,11 @@ class _Collector:
         self.sources = _Sources()
 
     def collect(self) -> _Sources:
-        last = self.sources.journal[-1]["seq"] if self.sources.journal else 0
-        journal = self.sources.journal + self.mock.journal(after_seq=last)
+        # Entries are completed in place when the mock answers: re-read from the first open one.
+        journal = self.sources.journal
+        done = next((i for i, e in enumerate(journal) if e["responded_at"] is None), len(journal))
+        after = journal[done - 1]["seq"] if done else 0
+        journal = journal[:done] + self.mock.journal(after_seq=after)
         events: dict[str, list[dict[str, Any]]] = {}
         history: dict[str, list[MessageHistory]] = {}
         for name, lane in self.stack.lanes.items():
