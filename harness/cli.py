@@ -43,6 +43,11 @@ console = Console()
 DEFAULT_RUNS = Path("reports/runs")
 
 
+def _say(message: str, style: str = "") -> None:
+    """Print text as it is: values from files and paths may hold Rich markup such as `[x]`."""
+    console.print(Text(message, style=style))
+
+
 @app.callback()
 def harness() -> None:
     """Reproduce, measure and guard against Celery delivery bugs in the fixtures flow."""
@@ -52,9 +57,7 @@ def _run_dir(out: Path | None, kind: str) -> Path:
     """`out`, refused if it holds an earlier run; else a new directory under reports/runs/."""
     if out is not None:
         if (out / RESULTS).exists() or (out / "processes.json").exists():
-            console.print(
-                f"[red]{out} already holds a run[/red]; choose another --out or remove it first"
-            )
+            _say(f"{out} already holds a run; choose another --out or remove it first", "red")
             raise typer.Exit(2)
         return out
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -134,7 +137,7 @@ def _run_fixtures(stack: LocalStack, expected: int, deadline_s: float) -> bool:
                 client, lane.webhook_url, payload, lane.settings.whatsapp_app_secret
             )
             if answer.status_code != 200:
-                console.print(f"[red]{lane.name}: webhook answered {answer.status_code}[/red]")
+                _say(f"{lane.name}: webhook answered {answer.status_code}", "red")
                 refused.append(lane.name)
                 continue
             correlations[lane.name] = correlation_for(inbound_id)
@@ -227,7 +230,7 @@ def stack(
             mock_behaviours={"latency": latency} if latency else {},
         )
     except ValidationError as exc:
-        console.print(f"[red]invalid stack:[/red] {describe_validation_error(exc, 'stack')}")
+        _say(f"invalid stack: {describe_validation_error(exc, 'stack')}", "red")
         raise typer.Exit(2) from None
     run_dir = _run_dir(out, "stack")
     ok = True
@@ -250,10 +253,10 @@ def stack(
         console.print("[yellow]interrupted: every process was stopped[/yellow]")
         raise typer.Exit(130) from None
     except (SettingsError, BrokerError, ServerStartError) as exc:
-        console.print(f"[red]the stack did not start:[/red] {exc}")
-        console.print(f"logs: {run_dir}")
+        _say(f"the stack did not start: {exc}", "red")
+        _say(f"logs: {run_dir}")
         raise typer.Exit(2) from None
-    console.print(f"logs: {run_dir}")
+    _say(f"logs: {run_dir}")
     if not ok:
         raise typer.Exit(1)
 
@@ -271,7 +274,7 @@ def _load(name: str, pools: list[str] | None, time_scale: float | None) -> tuple
             scenario = scenario.only(pools)
         return scenario.scaled(time_scale), text
     except ScenarioError as exc:
-        console.print(f"[red]{exc}[/red]")
+        _say(str(exc), "red")
         raise typer.Exit(2) from None
 
 
@@ -300,7 +303,7 @@ def _run(
         console.print("[yellow]interrupted: every process was stopped[/yellow]")
         if (run_dir / RESULTS).exists():
             console.print(comparison_table(read_results(run_dir)))
-            console.print(f"partial results: {run_dir / RESULTS}")
+            _say(f"partial results: {run_dir / RESULTS}")
         raise typer.Exit(130) from None
     except (SettingsError, BrokerError, ServerStartError, ValidationError) as exc:
         message = (
@@ -308,12 +311,12 @@ def _run(
             if isinstance(exc, ValidationError)
             else str(exc)
         )
-        console.print(f"[red]the stack did not start:[/red] {message}")
-        console.print(f"logs: {run_dir}")
+        _say(f"the stack did not start: {message}", "red")
+        _say(f"logs: {run_dir}")
         raise typer.Exit(2) from None
     console.line()
     console.print(comparison_table(outcome.results))
-    console.print(f"results: {run_dir / RESULTS}")
+    _say(f"results: {run_dir / RESULTS}")
     if not outcome.results.as_expected:
         raise typer.Exit(1)
 
@@ -356,7 +359,7 @@ def scenarios() -> None:
     try:
         found = [load_scenario(name)[0] for name in shipped_names()]
     except ScenarioError as exc:
-        console.print(f"[red]{exc}[/red]")
+        _say(str(exc), "red")
         raise typer.Exit(2) from None
     console.print(scenarios_table(found))
 
@@ -369,7 +372,7 @@ def check(
     try:
         stored, again = recheck(results)
     except (ResultsError, ScenarioError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        _say(str(exc), "red")
         raise typer.Exit(2) from None
     console.print(comparison_table(again))
     changed = [
@@ -378,7 +381,7 @@ def check(
         if (a.verdict, a.reason_codes) != (b.verdict, b.reason_codes)
     ]
     for line in changed:
-        console.print(f"[yellow]verdict changed since the run: {line}[/yellow]")
+        _say(f"verdict changed since the run: {line}", "yellow")
     if not again.as_expected:
         raise typer.Exit(1)
 

@@ -217,6 +217,9 @@ def recheck(path: Path) -> tuple[Results, Results]:
     concurrency = {lane.lane: lane.concurrency for lane in stored.lanes}
     lanes = [lane_result(v, scenario, concurrency.get(name)) for name, v in verdicts.items()]
     again = stored.model_copy(
-        update={"lanes": lanes, "as_expected": all(lane.as_expected for lane in lanes)}
+        update={
+            "lanes": lanes,
+            "as_expected": stored.complete and all(lane.as_expected for lane in lanes),
+        }
     )
     return stored, again
