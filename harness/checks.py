@@ -8,13 +8,15 @@ same history always gives the same verdict, so stored results can be checked aga
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .history import MessageHistory
+from .bot.flow import message_id_for
+from .history import MessageHistory, split_message_id
 from .scenario import LaneScenario, Reason, Tolerances
 
 OrderBy = Literal["api_receipt", "api_response"]
@@ -32,8 +34,9 @@ class Finding:
 class Delivery:
     expected: int
     delivered: int
-    missing: list[str]  # message ids (or "never queued" placeholders) not accepted by the API
+    missing: list[str]  # message ids not accepted by the API, queued or not
     duplicated: list[str]  # message ids the API accepted more than once
+    unexpected: list[str]  # message ids the API accepted that no request asked for
 
 
 @dataclass(frozen=True)
@@ -104,24 +107,49 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _namer(history: Sequence[MessageHistory]) -> Callable[[MessageHistory], str]:
-    """Parts are named by seq; with several requests per lane, by message id."""
-    single = len({m.correlation_id for m in history}) <= 1
-    return (lambda m: f"part {m.seq}") if single else (lambda m: m.message_id)
+def _namer(history: Sequence[MessageHistory]) -> Callable[[str], str]:
+    """Parts are named by seq (`part 7`); with several requests per lane, by message id."""
+    if len({m.correlation_id for m in history}) > 1:
+        return lambda message_id: message_id
+
+    def by_seq(message_id: str) -> str:
+        parts = split_message_id(message_id)
+        return message_id if parts is None else f"part {parts[1]}"
+
+    return by_seq
 
 
-def delivery(history: Sequence[MessageHistory], expected: int) -> Delivery:
-    """Delivered = accepted by the API at least once; parts never queued count as missing."""
-    delivered = [m for m in history if m.accepted >= 1]
-    missing = [m.message_id for m in history if m.accepted == 0]
-    never_queued = max(0, expected - len(history))
-    missing += [f"(never queued #{n + 1})" for n in range(never_queued)]
-    duplicated = [m.message_id for m in history if m.accepted > 1]
+def delivery(history: Sequence[MessageHistory], expected: int, requests: int = 1) -> Delivery:
+    """Each request must get seq 0 .. expected/requests - 1, each accepted by the API once.
+
+    A part is missing whether it was never queued or never sent; a request with no part at
+    all counts whole. A part beyond the reply's length, or of a request too many, is
+    unexpected, so it cannot stand in for a missing one.
+    """
+    per_request = expected // requests if requests else 0
+    by_request: dict[str, dict[int, MessageHistory]] = defaultdict(dict)
+    for m in history:
+        by_request[m.correlation_id][m.seq] = m
+    answered = sorted(by_request)[:requests]
+    missing: list[str] = []
+    delivered = 0
+    for correlation in answered:
+        parts = by_request[correlation]
+        for seq in range(per_request):
+            part = parts.get(seq)
+            if part is not None and part.accepted >= 1:
+                delivered += 1
+            else:
+                missing.append(message_id_for(correlation, seq))
+    for n in range(len(answered), requests):
+        missing += [f"(request {n + 1} never answered)"] * per_request
+    asked = {message_id_for(c, seq) for c in answered for seq in range(per_request)}
     return Delivery(
         expected=expected,
-        delivered=len(delivered),
+        delivered=delivered,
         missing=missing,
-        duplicated=duplicated,
+        duplicated=[m.message_id for m in history if m.accepted > 1],
+        unexpected=[m.message_id for m in history if m.accepted and m.message_id not in asked],
     )
 
 
@@ -140,9 +168,11 @@ def order(history: Sequence[MessageHistory], by: OrderBy) -> Order:
         timeline.sort(key=lambda item: (item[0], item[1]))
         seqs = [seq for _, seq, _ in timeline]
         inversions += sum(1 for i, a in enumerate(seqs) for b in seqs[i + 1 :] if a > b)
-        for (at_a, seq_a, a), (at_b, seq_b, b) in zip(timeline, timeline[1:], strict=False):
+        for (at_a, seq_a, a), (at_b, seq_b, b) in itertools.pairwise(timeline):
             if seq_a > seq_b:
-                text = f"{name(a)} {verb} {at_b - at_a:.3f} s before {name(b)}"
+                text = (
+                    f"{name(a.message_id)} {verb} {at_b - at_a:.3f} s before {name(b.message_id)}"
+                )
                 if first is None or at_a < first[0]:
                     first = (at_a, text)
                 break
@@ -157,9 +187,18 @@ def lateness(history: Sequence[MessageHistory], tolerances: Tolerances) -> Laten
         p50_s=percentile(values, 50),
         p95_s=percentile(values, 95),
         max_s=max(values, default=None),
-        late=[(name(m), v) for m, v in measured if v > tolerances.on_time_s],
-        early=[(name(m), v) for m, v in measured if v < -tolerances.early_s],
+        late=[(name(m.message_id), v) for m, v in measured if v > tolerances.on_time_s],
+        early=[(name(m.message_id), v) for m, v in measured if v < -tolerances.early_s],
     )
+
+
+def _parts(n: int) -> str:
+    return "part" if n == 1 else "parts"
+
+
+def _count(items: Sequence[object]) -> str:
+    """`1 part was` / `3 parts were`."""
+    return f"{len(items)} {_parts(len(items))} {'was' if len(items) == 1 else 'were'}"
 
 
 def _listed(items: Sequence[str], limit: int = 5) -> str:
@@ -172,29 +211,38 @@ def check_lane(
     lane: LaneScenario,
     tolerances: Tolerances,
     expected_messages: int,
+    requests: int = 1,
 ) -> LaneVerdict:
-    """Every check on one lane's history, and the reasons it fails (none: it passes)."""
+    """Every check on one lane's history, and the reasons it fails (none: it passes).
+
+    `expected_messages` counts the parts of all `requests` (one reply each).
+    """
     name = _namer(history)
     by_id = {m.message_id: m for m in history}
-    got = delivery(history, expected_messages)
+    got = delivery(history, expected_messages, requests)
     receipt, response = order(history, "api_receipt"), order(history, "api_response")
     late = lateness(history, tolerances)
     reasons: list[Finding] = []
     if got.missing:
-        named = [name(by_id[i]) if i in by_id else i for i in got.missing]
         reasons.append(
             Finding(
                 "missing",
-                f"{len(got.missing)} of {expected_messages} parts never reached the API "
-                f"({_listed(named)})",
+                f"{len(got.missing)} of {expected_messages} {_parts(expected_messages)} "
+                f"never reached the API ({_listed([name(i) for i in got.missing])})",
             )
         )
     if got.duplicated:
-        named = [f"{name(by_id[i])} x{by_id[i].accepted}" for i in got.duplicated]
+        named = [f"{name(i)} x{by_id[i].accepted}" for i in got.duplicated]
         reasons.append(
             Finding(
-                "duplicated",
-                f"{len(got.duplicated)} parts were sent more than once ({_listed(named)})",
+                "duplicated", f"{_count(got.duplicated)} sent more than once ({_listed(named)})"
+            )
+        )
+    if got.unexpected:
+        named = _listed([name(i) for i in got.unexpected])
+        reasons.append(
+            Finding(
+                "unexpected", f"{_count(got.unexpected)} sent that no request asked for ({named})"
             )
         )
     chosen = receipt if tolerances.order_by == "api_receipt" else response
@@ -211,7 +259,7 @@ def check_lane(
         reasons.append(
             Finding(
                 "late",
-                f"{len(late.late)} parts reached the API more than {tolerances.on_time_s:g} s "
+                f"{_count(late.late)} reached the API more than {tolerances.on_time_s:g} s "
                 f"after their due time (worst: {worst[0]}, {worst[1]:.2f} s late)",
             )
         )
@@ -220,7 +268,7 @@ def check_lane(
         reasons.append(
             Finding(
                 "early",
-                f"{len(late.early)} parts reached the API more than {tolerances.early_s:g} s "
+                f"{_count(late.early)} reached the API more than {tolerances.early_s:g} s "
                 f"before their due time (worst: {worst[0]}, {-worst[1]:.2f} s early)",
             )
         )

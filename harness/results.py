@@ -42,6 +42,7 @@ class LaneResult(BaseModel):
     delivered: int
     missing: int
     duplicated: int
+    unexpected: int = Field(default=0, description="Parts sent that no request asked for.")
     order_by: Literal["api_receipt", "api_response"]
     order_inversions: int = Field(description="Inversions in the order the scenario judges.")
     receipt_inversions: int
@@ -57,7 +58,9 @@ class LaneResult(BaseModel):
     expected_verdict: Literal["pass", "fail"]
     expected_reasons: list[str]
     reasons: list[str] = Field(description="One sentence per failed check.")
-    reason_codes: list[str] = Field(description="missing, duplicated, out-of-order, late, early")
+    reason_codes: list[str] = Field(
+        description="missing, duplicated, unexpected, out-of-order, late, early"
+    )
     as_expected: bool
     mismatch: str | None
 
@@ -118,6 +121,7 @@ def lane_result(verdict: LaneVerdict, scenario: Scenario, concurrency: int | Non
         delivered=verdict.delivery.delivered,
         missing=len(verdict.delivery.missing),
         duplicated=len(verdict.delivery.duplicated),
+        unexpected=len(verdict.delivery.unexpected),
         order_by=verdict.order_by,
         order_inversions=verdict.order.inversions,
         receipt_inversions=verdict.receipt_order.inversions,
@@ -147,6 +151,7 @@ def judge(scenario: Scenario, history: dict[str, list[MessageHistory]]) -> dict[
             lane,
             scenario.tolerances,
             scenario.expected_messages,
+            scenario.flow.recipients,
         )
         for lane in scenario.lanes
     }

@@ -10,6 +10,7 @@ run can take a quarter of the time and reach the same verdicts.
 from __future__ import annotations
 
 import tomllib
+from decimal import ROUND_CEILING, Context, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,19 +26,26 @@ from pydantic import (
 
 from mock_meta_api.config import Behaviours, describe_validation_error
 
-from .bot.settings import Pool
-from .stack.spec import checked_env
+from .bot.settings import BotSettings, Pool
+from .stack.spec import SETTING_NAMES, checked_env
 
 # Below these the harness cannot time a run faithfully, whatever the scale. Celery's ETA timer
-# fires 0.1-0.3 s late, and a cold worker's first send took up to 0.5 s on 2 cores
-# (`harness stack --spacing 0.1`), so a scaled spacing or on-time bound under them would turn
-# scheduling noise into verdicts.
+# fires 0.1-0.3 s late at worst, and measured lateness on 2 cores (`harness matrix
+# --time-scale 0.25`, 0.5 s spacing) is 0.01 s median and at most 0.17 s; an on-time bound
+# under 0.5 s, or a spacing under 0.1 s, would turn scheduling noise into verdicts.
 MIN_SPACING_S = 0.1
 MIN_ON_TIME_S = 0.5
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
-Reason = Literal["missing", "duplicated", "out-of-order", "late", "early"]
-REASONS: tuple[Reason, ...] = ("missing", "duplicated", "out-of-order", "late", "early")
+Reason = Literal["missing", "duplicated", "unexpected", "out-of-order", "late", "early"]
+REASONS: tuple[Reason, ...] = (
+    "missing",
+    "duplicated",
+    "unexpected",
+    "out-of-order",
+    "late",
+    "early",
+)
 Seconds = Annotated[float, Field(ge=0, le=24 * 3600)]
 SettingValue = str | bool | int | float
 
@@ -97,6 +105,15 @@ def _settings(values: dict[str, SettingValue]) -> dict[str, str]:
     flow = sorted(name for name in env if name in FLOW_SETTINGS)
     if flow:
         raise ValueError(f"{flow} come from the [flow] table (messages, spacing_s); remove them")
+    try:  # the values too, as the bot reads them: a bad one fails here, not when scaled or run
+        BotSettings(**{name.lower(): value for name, value in env.items() if name in SETTING_NAMES})
+    except ValidationError as exc:
+        raise ValueError(
+            "; ".join(
+                f"{str(item['loc'][0]).upper()}: {item['msg'].removeprefix('Value error, ')}"
+                for item in exc.errors(include_url=False)
+            )
+        ) from None
     return env
 
 
@@ -213,10 +230,8 @@ class Scenario(_Strict):
     @field_validator("api")
     @classmethod
     def _api(cls, behaviours: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return Behaviours.model_validate(behaviours).model_dump(mode="json")
-        except ValidationError as exc:
-            raise ValueError(describe_validation_error(exc, "api")) from None
+        # Its ValidationError joins the scenario's, each error under `api.` with its own value.
+        return Behaviours.model_validate(behaviours).model_dump(mode="json")
 
     @model_validator(mode="after")
     def _lanes(self) -> Scenario:
@@ -287,14 +302,18 @@ class Scenario(_Strict):
                 MIN_ON_TIME_S,
             ),
         ]
-        for field, written, value, floor in floors:
-            if value < floor:
-                raise ScenarioError(
-                    f"scenario {self.name!r}: time scale {x:g} makes {field} {written:g} s "
-                    f"into {value:g} s, below the {floor:g} s the harness can time "
-                    f"(Celery's ETA timer and a cold worker); use a time scale of at least "
-                    f"{floor / written:g}"
-                )
+        below = [
+            f"{field} {written:g} s into {value:g} s, below the {floor:g} s"
+            for field, written, value, floor in floors
+            if value < floor
+        ]
+        if below:  # the scale suggested must lift every bound, not only the first one named
+            least = max(_least_scale(written, floor) for _, written, _, floor in floors)
+            raise ScenarioError(
+                f"scenario {self.name!r}: time scale {x:g} makes {' and '.join(below)} "
+                f"the harness can time (Celery's ETA timer and a cold worker); "
+                f"use a time scale of at least {least:f}"
+            )
         return self.model_copy(
             update={
                 "time_scale": x,
@@ -309,6 +328,15 @@ class Scenario(_Strict):
                 "faults": [f.model_copy(update={"at_s": f.at_s * x}) for f in self.faults],
             }
         )
+
+
+def _least_scale(written: float, floor: float) -> Decimal:
+    """The least scale, to 6 significant digits, that keeps `written` at `floor` or above."""
+    context = Context(prec=6, rounding=ROUND_CEILING)
+    least = context.divide(Decimal(repr(floor)), Decimal(repr(written)))
+    while written * float(least) < floor:  # as `scaled` computes it, in binary floats
+        least = context.next_plus(least)
+    return least
 
 
 def _scaled_settings(values: dict[str, SettingValue], x: float) -> dict[str, SettingValue]:
