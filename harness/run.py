@@ -243,33 +243,35 @@ def run_scenario(
                 sources = collector.collect()
         raise
     finally:
-        if collector is not None:
-            collector.close()
-        stack.stop()
-        verdicts = judge(scenario, sources.history)
-        concurrency = {name: _concurrency(events) for name, events in sources.events.items()}
-        lanes = [
-            lane_result(verdict, scenario, concurrency.get(name))
-            for name, verdict in verdicts.items()
-        ]
-        results = Results(
-            scenario=scenario.name,
-            description=scenario.description,
-            time_scale=scenario.time_scale,
-            complete=complete,
-            as_expected=complete and all(lane.as_expected for lane in lanes),
-            started_at=started_at,
-            finished_at=time.time(),
-            stack_start_s=stack_start_s,
-            trigger_at=trigger_at,
-            verdict_at=verdict_at,
-            versions=versions(broker_version),
-            lanes=lanes,
-            trigger_errors=trigger_errors,
-            faults=faults_done,
-            scenario_definition=scenario.model_dump(mode="json"),
-        )
-        _write_run(run_dir, results, sources)
+        try:
+            if collector is not None:
+                collector.close()
+            stack.stop()  # a second Ctrl-C raises here, once every process is stopped
+        finally:
+            verdicts = judge(scenario, sources.history)
+            concurrency = {name: _concurrency(events) for name, events in sources.events.items()}
+            lanes = [
+                lane_result(verdict, scenario, concurrency.get(name))
+                for name, verdict in verdicts.items()
+            ]
+            results = Results(
+                scenario=scenario.name,
+                description=scenario.description,
+                time_scale=scenario.time_scale,
+                complete=complete,
+                as_expected=complete and all(lane.as_expected for lane in lanes),
+                started_at=started_at,
+                finished_at=time.time(),
+                stack_start_s=stack_start_s,
+                trigger_at=trigger_at,
+                verdict_at=verdict_at,
+                versions=versions(broker_version),
+                lanes=lanes,
+                trigger_errors=trigger_errors,
+                faults=faults_done,
+                scenario_definition=scenario.model_dump(mode="json"),
+            )
+            _write_run(run_dir, results, sources)
     return RunOutcome(run_dir, scenario, results, sources.history, verdicts)
 
 
