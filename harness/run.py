@@ -170,6 +170,101 @@ def _concurrency(events: list[dict[str, Any]]) -> int | None:
     return 1 if ready[-1].get("pool") == "solo" else ready[-1].get("concurrency")
 
 
+class _Run:
+    """One run's state, from the stack's start to the results written last."""
+
+    def __init__(self, scenario: Scenario, stack: LocalStack) -> None:
+        self.scenario = scenario
+        self.stack = stack
+        self.started_at = time.time()
+        self.stack_start_s: float | None = None
+        self.trigger_at: float | None = None
+        self.verdict_at: float | None = None
+        self.trigger_errors: list[str] = []
+        self.faults_done: list[dict[str, Any]] = []
+        self.broker_version: str | None = None
+        self.collector: _Collector | None = None
+        self.sources = _Sources()
+        self.complete = False
+
+    def start(self, on_started: Callable[[LocalStack], None] | None) -> None:
+        self.stack.start()
+        self.stack_start_s = time.time() - self.started_at
+        self.broker_version = self.stack.broker.version() if self.stack.broker else None
+        if on_started is not None:
+            on_started(self.stack)
+        self.collector = _Collector(self.stack)
+
+    def trigger(self) -> None:
+        self.trigger_at = time.time()
+        self.trigger_errors = _trigger(self.stack, self.scenario)
+
+    def follow(self, on_progress: Callable[[Progress], None] | None) -> None:
+        """Inject faults when due; poll until every lane settles or the deadline passes."""
+        assert self.collector is not None
+        assert self.trigger_at is not None
+        scenario = self.scenario
+        deadline_s = scenario.flow.schedule_s + scenario.tolerances.missing_after_s
+        pending = sorted(scenario.faults, key=lambda fault: fault.at_s)
+        wake = threading.Event()
+        while True:
+            elapsed = time.time() - self.trigger_at
+            while pending and pending[0].at_s <= elapsed:
+                fault = pending.pop(0)
+                _kill_worker(self.stack.lanes[fault.lane])
+                self.faults_done.append(fault.model_dump() | {"done_at": time.time()})
+            self.sources = self.collector.collect()
+            settled = {
+                name: _settled(history, scenario.expected_messages)
+                for name, history in self.sources.history.items()
+            }
+            if on_progress is not None:
+                verdicts = judge(scenario, self.sources.history)
+                on_progress(Progress(scenario, elapsed, deadline_s, verdicts, settled))
+            if (all(settled.values()) and not pending) or elapsed >= deadline_s:
+                break
+            wake.wait(POLL_S)
+        self.verdict_at = time.time()
+        self.complete = True
+
+    def last_look(self) -> None:
+        """Cut short, with the stack still up: collect once more, best effort."""
+        if self.collector is not None:
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                self.sources = self.collector.collect()
+
+    def stop(self) -> None:
+        if self.collector is not None:
+            self.collector.close()
+        self.stack.stop()  # a second Ctrl-C raises here, once every process is stopped
+
+    def results(self) -> tuple[Results, dict[str, LaneVerdict]]:
+        verdicts = judge(self.scenario, self.sources.history)
+        concurrency = {name: _concurrency(events) for name, events in self.sources.events.items()}
+        lanes = [
+            lane_result(verdict, self.scenario, concurrency.get(name))
+            for name, verdict in verdicts.items()
+        ]
+        results = Results(
+            scenario=self.scenario.name,
+            description=self.scenario.description,
+            time_scale=self.scenario.time_scale,
+            complete=self.complete,
+            as_expected=self.complete and all(lane.as_expected for lane in lanes),
+            started_at=self.started_at,
+            finished_at=time.time(),
+            stack_start_s=self.stack_start_s,
+            trigger_at=self.trigger_at,
+            verdict_at=self.verdict_at,
+            versions=versions(self.broker_version),
+            lanes=lanes,
+            trigger_errors=self.trigger_errors,
+            faults=self.faults_done,
+            scenario_definition=self.scenario.model_dump(mode="json"),
+        )
+        return results, verdicts
+
+
 def run_scenario(
     scenario: Scenario,
     run_dir: Path,
@@ -188,91 +283,21 @@ def run_scenario(
     run_dir.mkdir(parents=True, exist_ok=True)
     if source_text is not None:
         write_atomic(run_dir / "scenario.toml", source_text)
-    stack = LocalStack(stack_spec(scenario, broker_url), run_dir)
-    started_at = time.time()
-    stack_start_s: float | None = None
-    trigger_at: float | None = None
-    verdict_at: float | None = None
-    trigger_errors: list[str] = []
-    faults_done: list[dict[str, Any]] = []
-    broker_version: str | None = None
-    collector: _Collector | None = None
-    sources = _Sources()
-    complete = False
+    run = _Run(scenario, LocalStack(stack_spec(scenario, broker_url), run_dir))
     try:
-        stack.start()
-        stack_start_s = time.time() - started_at
-        broker_version = stack.broker.version() if stack.broker else None
-        if on_started is not None:
-            on_started(stack)
-        collector = _Collector(stack)
-        trigger_at = time.time()
-        trigger_errors = _trigger(stack, scenario)
-        deadline_s = scenario.flow.schedule_s + scenario.tolerances.missing_after_s
-        pending = sorted(scenario.faults, key=lambda fault: fault.at_s)
-        wake = threading.Event()
-        while True:
-            elapsed = time.time() - trigger_at
-            while pending and pending[0].at_s <= elapsed:
-                fault = pending.pop(0)
-                _kill_worker(stack.lanes[fault.lane])
-                faults_done.append(fault.model_dump() | {"done_at": time.time()})
-            sources = collector.collect()
-            settled = {
-                name: _settled(history, scenario.expected_messages)
-                for name, history in sources.history.items()
-            }
-            if on_progress is not None:
-                on_progress(
-                    Progress(
-                        scenario=scenario,
-                        elapsed_s=elapsed,
-                        deadline_s=deadline_s,
-                        verdicts=judge(scenario, sources.history),
-                        settled=settled,
-                    )
-                )
-            if (all(settled.values()) and not pending) or elapsed >= deadline_s:
-                break
-            wake.wait(POLL_S)
-        verdict_at = time.time()
-        complete = True
+        run.start(on_started)
+        run.trigger()
+        run.follow(on_progress)
     except BaseException:
-        if collector is not None:  # the stack is still up: one last look, best effort
-            with contextlib.suppress(Exception, KeyboardInterrupt):
-                sources = collector.collect()
+        run.last_look()
         raise
     finally:
         try:
-            if collector is not None:
-                collector.close()
-            stack.stop()  # a second Ctrl-C raises here, once every process is stopped
+            run.stop()
         finally:
-            verdicts = judge(scenario, sources.history)
-            concurrency = {name: _concurrency(events) for name, events in sources.events.items()}
-            lanes = [
-                lane_result(verdict, scenario, concurrency.get(name))
-                for name, verdict in verdicts.items()
-            ]
-            results = Results(
-                scenario=scenario.name,
-                description=scenario.description,
-                time_scale=scenario.time_scale,
-                complete=complete,
-                as_expected=complete and all(lane.as_expected for lane in lanes),
-                started_at=started_at,
-                finished_at=time.time(),
-                stack_start_s=stack_start_s,
-                trigger_at=trigger_at,
-                verdict_at=verdict_at,
-                versions=versions(broker_version),
-                lanes=lanes,
-                trigger_errors=trigger_errors,
-                faults=faults_done,
-                scenario_definition=scenario.model_dump(mode="json"),
-            )
-            _write_run(run_dir, results, sources)
-    return RunOutcome(run_dir, scenario, results, sources.history, verdicts)
+            results, verdicts = run.results()
+            _write_run(run_dir, results, run.sources)
+    return RunOutcome(run_dir, scenario, results, run.sources.history, verdicts)
 
 
 def _write_run(run_dir: Path, results: Results, sources: _Sources) -> None:
