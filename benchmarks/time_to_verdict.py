@@ -36,7 +36,8 @@ def timed(scenario: Scenario, run_dir: Path) -> dict[str, float | bool]:
     outcome: RunOutcome = run_scenario(scenario, run_dir)
     ended = time.time()
     results = outcome.results
-    assert results.trigger_at is not None and results.verdict_at is not None
+    assert results.trigger_at is not None
+    assert results.verdict_at is not None
     assert results.stack_start_s is not None
     return {
         "start_s": results.stack_start_s,
@@ -89,8 +90,10 @@ def main() -> int:
             f"{row['mode']:<18} {row['start_s']:>6.1f}s {row['to_verdict_s']:>10.1f}s "
             f"{ratio:>6.2f} {row['stop_s']:>5.1f}s {row['wall_s']:>6.1f}s"
         )
-    print(f"target: side by side, time to verdict <= {TARGET_RATIO} x schedule: "
-          f"{'met' if met else 'MISSED'}")
+    print(
+        f"target: side by side, time to verdict <= {TARGET_RATIO} x schedule: "
+        f"{'met' if met else 'MISSED'}"
+    )
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"time_to_verdict-{stamp}.json"

@@ -2,7 +2,7 @@
 
 `harness matrix` and `harness run` run a scenario on the local stack and judge
 every lane; `harness scenarios` lists them; `harness check` judges a stored run
-again. `harness stack` brings the stack up by hand (optionally holding it).
+again. `harness stack` holds a stack up for manual work until Ctrl-C.
 Exit status: 0 every lane as expected, 1 a lane differs, 2 bad input or a stack
 that did not start, 130 interrupted (partial results are still written).
 """
@@ -10,33 +10,26 @@ that did not start, 130 interrupted (partial results are still written).
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from mock_meta_api.config import describe_validation_error
 
-from .bot.flow import correlation_for
 from .bot.settings import POOLS, SettingsError
-from .bot.store import OutboxRecord
-from .mock_admin import MockAdmin
 from .processes import ServerStartError
 from .results import RESULTS, ResultsError, read_results, recheck
-from .run import run_scenario
+from .run import run_scenario, send_fixtures
 from .scenario import Scenario, ScenarioError, load_scenario, shipped_names
-from .stack import Lane, LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
+from .stack import LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
 from .stack.broker import BrokerError
-from .tables import comparison_table, progress_table, scenarios_table
-from .workload import inbound_text, new_inbound_id, post_inbound
+from .tables import comparison_table, lanes_table, progress_table, scenarios_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console()
@@ -69,114 +62,6 @@ def _run_dir(out: Path | None, kind: str) -> Path:
     return path
 
 
-def _lanes_table(stack: LocalStack) -> Table:
-    table = Table(title=f"Local stack (mock Cloud API {stack.mock_url})")
-    for column in ("lane", "pool", "webhook", "worker pid", "log"):
-        table.add_column(column)
-    for lane in stack.lanes.values():
-        table.add_row(
-            lane.name,
-            lane.spec.pool,
-            lane.webhook_url,
-            str(lane.worker.pid),
-            str(stack.run_dir / f"worker-{lane.name}.log"),
-        )
-    return table
-
-
-def _lateness(records: list[OutboxRecord], journal: list[dict[str, Any]]) -> list[float]:
-    """Per sent part: when the API first received it minus when it was due (queued + countdown)."""
-    first_receipt: dict[str, float] = {}
-    for entry in journal:
-        key = entry.get("biz_opaque_callback_data")
-        if key and entry["outcome"] == "accepted":
-            first_receipt.setdefault(key, entry["received_at"])
-    return [
-        first_receipt[r.message_id] - (r.queued_at + r.countdown_s)
-        for r in records
-        if r.message_id in first_receipt
-    ]
-
-
-def _progress_table(
-    parts: dict[str, list[OutboxRecord]], late: dict[str, list[float]], expected: int
-) -> Table:
-    table = Table(title="Fixtures flow, one request per lane")
-    columns = ("lane", "sent", "failed", "waiting", "attempts", "lateness p50 / max (s)")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "lane" else "right")
-    for name, records in parts.items():
-        sent = sum(r.state == "sent" for r in records)
-        failed = sum(r.state == "failed" for r in records)
-        lateness = sorted(late.get(name, []))
-        table.add_row(
-            name,
-            f"{sent}/{expected}",
-            str(failed),
-            str(expected - sent - failed),
-            str(sum(r.attempts for r in records)),
-            f"{lateness[len(lateness) // 2]:.2f} / {lateness[-1]:.2f}" if lateness else "-",
-        )
-    return table
-
-
-def _run_fixtures(stack: LocalStack, expected: int, deadline_s: float) -> bool:
-    """One "fixtures" request per lane; follow outbox and API journal until all is settled."""
-    correlations: dict[str, str] = {}
-    refused: list[str] = []
-    with httpx.Client(timeout=10) as client:
-        for lane in stack.lanes.values():
-            inbound_id = new_inbound_id()
-            payload = inbound_text(
-                phone_number_id=lane.phone_number_id,
-                sender=lane.recipient(),
-                text="fixtures",
-                message_id=inbound_id,
-            )
-            answer = post_inbound(
-                client, lane.webhook_url, payload, lane.settings.whatsapp_app_secret
-            )
-            if answer.status_code != 200:
-                _say(f"{lane.name}: webhook answered {answer.status_code}", "red")
-                refused.append(lane.name)
-                continue
-            correlations[lane.name] = correlation_for(inbound_id)
-
-    started = time.monotonic()
-    with MockAdmin(stack.mock_url) as mock:
-
-        def snapshot() -> tuple[dict[str, list[OutboxRecord]], dict[str, list[float]]]:
-            parts = {name: _parts(stack.lanes[name], corr) for name, corr in correlations.items()}
-            late = {
-                name: _lateness(records, mock.journal(recipient=stack.lanes[name].recipient()))
-                for name, records in parts.items()
-            }
-            return parts, late
-
-        parts, late = snapshot()
-        with Live(_progress_table(parts, late, expected), console=console) as live:
-            while time.monotonic() - started < deadline_s and not _settled(parts, expected):
-                time.sleep(0.25)
-                parts, late = snapshot()
-                live.update(_progress_table(parts, late, expected))
-    console.line()
-    return not refused and all(
-        len(records) == expected and all(r.state == "sent" for r in records)
-        for records in parts.values()
-    )
-
-
-def _parts(lane: Lane, correlation_id: str) -> list[OutboxRecord]:
-    return [r for r in lane.store.outbox() if r.correlation_id == correlation_id]
-
-
-def _settled(parts: dict[str, list[OutboxRecord]], expected: int) -> bool:
-    return all(
-        len(records) == expected and all(r.state in ("sent", "failed") for r in records)
-        for records in parts.values()
-    )
-
-
 @app.command()
 def stack(
     pool: Annotated[
@@ -188,8 +73,8 @@ def stack(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory for logs.")] = None,
     fixtures: Annotated[
-        bool, typer.Option(help="Send one 'fixtures' request per lane and follow the outbox.")
-    ] = True,
+        bool, typer.Option(help="Once up, send one signed 'fixtures' request per lane.")
+    ] = False,
     parts: Annotated[int, typer.Option(min=1, max=1000, help="Message parts per reply.")] = 22,
     spacing: Annotated[float, typer.Option(min=0, help="Seconds between parts.")] = 2.0,
     api_latency: Annotated[
@@ -205,9 +90,11 @@ def stack(
             help="Set the pool only in CELERY_WORKER_POOL, not with --pool on the command line.",
         ),
     ] = False,
-    hold: Annotated[bool, typer.Option(help="Keep the stack up until Ctrl-C.")] = False,
 ) -> None:
-    """Bring up the local stack, one lane per pool; by default run the fixtures flow once."""
+    """Bring up the local stack, one lane per pool, and hold it until Ctrl-C (manual work).
+
+    To run the flow and judge it, use `harness run` or `harness matrix`.
+    """
     pools = pool or list(POOLS)
     unknown = [name for name in pools if name not in POOLS]
     if unknown:
@@ -233,32 +120,27 @@ def stack(
         _say(f"invalid stack: {describe_validation_error(exc, 'stack')}", "red")
         raise typer.Exit(2) from None
     run_dir = _run_dir(out, "stack")
-    ok = True
     local = LocalStack(spec, run_dir)
     try:
         with sigterm_as_interrupt():
             try:
                 with console.status("starting the stack..."):
                     local.start()
-                console.print(_lanes_table(local))
+                console.print(lanes_table(local))
                 if fixtures:
-                    deadline_s = (parts - 1) * spacing + parts * api_latency + 30
-                    ok = _run_fixtures(local, parts, deadline_s)
-                if hold:
-                    console.print("The stack is up; Ctrl-C stops it.")
-                    threading.Event().wait()
+                    for error in send_fixtures(local):
+                        _say(error, "red")
+                _say("The stack is up; Ctrl-C stops it.")
+                threading.Event().wait()
             finally:
                 local.stop()
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted: every process was stopped[/yellow]")
+        _say("interrupted: every process was stopped", "yellow")
         raise typer.Exit(130) from None
     except (SettingsError, BrokerError, ServerStartError) as exc:
         _say(f"the stack did not start: {exc}", "red")
         _say(f"logs: {run_dir}")
         raise typer.Exit(2) from None
-    _say(f"logs: {run_dir}")
-    if not ok:
-        raise typer.Exit(1)
 
 
 TIME_SCALE_HELP = (

@@ -128,12 +128,12 @@ def _settled(history: list[MessageHistory], expected: int) -> bool:
     return len(history) >= expected and all(m.status in ("sent", "failed") for m in history)
 
 
-def _trigger(stack: LocalStack, scenario: Scenario) -> list[str]:
+def send_fixtures(stack: LocalStack, recipients: int = 1) -> list[str]:
     """One signed "fixtures" request per recipient and lane; the errors, if any."""
     errors: list[str] = []
     with httpx.Client(timeout=10) as client:
         for lane in stack.lanes.values():
-            for n in range(scenario.flow.recipients):
+            for n in range(recipients):
                 inbound_id = new_inbound_id()
                 payload = inbound_text(
                     phone_number_id=lane.phone_number_id,
@@ -197,7 +197,7 @@ class _Run:
 
     def trigger(self) -> None:
         self.trigger_at = time.time()
-        self.trigger_errors = _trigger(self.stack, self.scenario)
+        self.trigger_errors = send_fixtures(self.stack, self.scenario.flow.recipients)
 
     def follow(self, on_progress: Callable[[Progress], None] | None) -> None:
         """Inject faults when due; poll until every lane settles or the deadline passes."""

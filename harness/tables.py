@@ -1,4 +1,4 @@
-"""Rich tables for the CLI: live progress per lane, the comparison of lanes, the scenarios."""
+"""Rich tables for the CLI: a stack's lanes, live progress, the comparison of lanes, scenarios."""
 
 from __future__ import annotations
 
@@ -10,6 +10,23 @@ from rich.text import Text
 from .results import Results
 from .run import Progress
 from .scenario import Scenario
+from .stack import LocalStack
+
+
+def lanes_table(stack: LocalStack) -> Table:
+    """Where each lane of a running stack is: its webhook, worker PID and log."""
+    table = Table(title=f"Local stack (mock Cloud API {stack.mock_url})")
+    for column in ("lane", "pool", "webhook", "worker pid", "log"):
+        table.add_column(column)
+    for lane in stack.lanes.values():
+        table.add_row(
+            lane.name,
+            lane.spec.pool,
+            lane.webhook_url,
+            str(lane.worker.pid),
+            str(stack.run_dir / f"worker-{lane.name}.log"),
+        )
+    return table
 
 
 def _seconds(value: float | None) -> str:

@@ -48,15 +48,18 @@ def test_a_worker_killed_after_receiving_the_parts_never_runs_the_rest(tmp_path:
     outcome = run_scenario(scenario, tmp_path / "run")
 
     lane = outcome.lane("solo")
-    assert outcome.results.complete and outcome.results.as_expected, lane
+    assert outcome.results.complete, lane
+    assert outcome.results.as_expected, lane
     assert [fault["action"] for fault in outcome.results.faults] == ["kill-worker"]
     history = outcome.history["solo"]
     due_before_kill = [m for m in history if (m.countdown_s or 0) < kill_at]
     due_after_kill = [m for m in history if (m.countdown_s or 0) > kill_at]
-    assert due_before_kill and due_after_kill
+    assert due_before_kill
+    assert due_after_kill
     # Every part reached the worker as an ETA message; those due after the kill never ran.
     assert all(m.received is not None for m in history)
     assert all(m.accepted == 1 for m in due_before_kill)
     assert all(m.started is None and m.accepted == 0 for m in due_after_kill)
-    assert lane.verdict == "fail" and lane.missing == len(due_after_kill)
+    assert lane.verdict == "fail"
+    assert lane.missing == len(due_after_kill)
     assert lane.reason_codes == ["missing"]
