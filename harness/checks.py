@@ -24,7 +24,7 @@ OrderBy = Literal["api_receipt", "api_response"]
 
 @dataclass(frozen=True)
 class Finding:
-    """One reason a lane fails: a code from `scenario.REASONS` and a sentence naming parts."""
+    """One reason a lane fails: a `scenario.Reason` code and a sentence naming parts."""
 
     code: Reason
     text: str
@@ -196,9 +196,31 @@ def _parts(n: int) -> str:
     return "part" if n == 1 else "parts"
 
 
+def _n_parts(items: Sequence[object]) -> str:
+    """`1 part` / `3 parts`."""
+    return f"{len(items)} {_parts(len(items))}"
+
+
 def _count(items: Sequence[object]) -> str:
     """`1 part was` / `3 parts were`."""
-    return f"{len(items)} {_parts(len(items))} {'was' if len(items) == 1 else 'were'}"
+    return f"{_n_parts(items)} {'was' if len(items) == 1 else 'were'}"
+
+
+def _where_stuck(parts: Sequence[MessageHistory | None]) -> str:
+    """How far the missing parts got: this tells a lost message from one never run."""
+    stages = {
+        "never queued": sum(1 for m in parts if m is None or m.queued_at is None),
+        "queued, never received by a worker": sum(
+            1 for m in parts if m is not None and m.queued_at is not None and m.received is None
+        ),
+        "received by a worker, never started": sum(
+            1 for m in parts if m is not None and m.received is not None and m.started is None
+        ),
+        "started, never accepted by the API": sum(
+            1 for m in parts if m is not None and m.started is not None
+        ),
+    }
+    return "; ".join(f"{n} {stage}" for stage, n in stages.items() if n)
 
 
 def _listed(items: Sequence[str], limit: int = 5) -> str:
@@ -228,7 +250,8 @@ def check_lane(
             Finding(
                 "missing",
                 f"{len(got.missing)} of {expected_messages} {_parts(expected_messages)} "
-                f"never reached the API ({_listed([name(i) for i in got.missing])})",
+                f"never reached the API ({_listed([name(i) for i in got.missing])}): "
+                + _where_stuck([by_id.get(i) for i in got.missing]),
             )
         )
     if got.duplicated:
@@ -259,7 +282,7 @@ def check_lane(
         reasons.append(
             Finding(
                 "late",
-                f"{_count(late.late)} reached the API more than {tolerances.on_time_s:g} s "
+                f"{_n_parts(late.late)} reached the API more than {tolerances.on_time_s:g} s "
                 f"after their due time (worst: {worst[0]}, {worst[1]:.2f} s late)",
             )
         )
@@ -268,7 +291,7 @@ def check_lane(
         reasons.append(
             Finding(
                 "early",
-                f"{_count(late.early)} reached the API more than {tolerances.early_s:g} s "
+                f"{_n_parts(late.early)} reached the API more than {tolerances.early_s:g} s "
                 f"before their due time (worst: {worst[0]}, {-worst[1]:.2f} s early)",
             )
         )

@@ -32,7 +32,8 @@ from .stack.broker import BrokerError
 from .tables import comparison_table, lanes_table, progress_table, scenarios_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
-console = Console()
+# Piped or in CI, Rich would assume 80 columns and squeeze the comparison table; logs are wide.
+console = Console(width=None if Console().is_terminal else 120)
 DEFAULT_RUNS = Path("reports/runs")
 
 
@@ -49,6 +50,9 @@ def harness() -> None:
 def _run_dir(out: Path | None, kind: str) -> Path:
     """`out`, refused if it holds an earlier run; else a new directory under reports/runs/."""
     if out is not None:
+        if out.exists() and not out.is_dir():
+            _say(f"--out {out} is a file; give a directory (new, or without a run in it)", "red")
+            raise typer.Exit(2)
         if (out / RESULTS).exists() or (out / "processes.json").exists():
             _say(f"{out} already holds a run; choose another --out or remove it first", "red")
             raise typer.Exit(2)
@@ -144,7 +148,8 @@ def stack(
 
 
 TIME_SCALE_HELP = (
-    "Multiply every duration of the scenario (0.25 runs 4x faster); default: the file's."
+    "Multiply every duration of the scenario (0.25 runs 4x faster; at most 100); default: "
+    "the file's. Refused if the spacing would drop under 0.1 s or on_time_s under 0.5 s."
 )
 BROKER_HELP = "External Redis URL; default: an embedded Valkey."
 
@@ -182,7 +187,8 @@ def _run(
                 on_progress=lambda progress: live.update(progress_table(progress)),
             )
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted: every process was stopped[/yellow]")
+        console.line()
+        _say("interrupted: every process was stopped", "yellow")
         if (run_dir / RESULTS).exists():
             console.print(comparison_table(read_results(run_dir)))
             _say(f"partial results: {run_dir / RESULTS}")

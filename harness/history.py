@@ -1,8 +1,8 @@
 """History: one record per message, joining the bot's outbox, the worker's events and the
 mock's journal by the message id the bot sends as `biz_opaque_callback_data`.
 
-`build_history` is pure (sources in, records out); `collect_lane` reads the sources
-of one running lane. Every time is wall clock (`time.time()`) on one host.
+`build_history` is pure (sources in, records out); harness.run reads the sources of
+running lanes. Every time is wall clock (`time.time()`) on one host.
 """
 
 from __future__ import annotations

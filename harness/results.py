@@ -217,7 +217,11 @@ def recheck(path: Path) -> tuple[Results, Results]:
     """The stored results, and the same run judged again from its stored history."""
     stored = read_results(path)
     run_dir = results_path(path).parent
-    scenario = Scenario.model_validate(stored.scenario_definition)
+    try:
+        scenario = Scenario.model_validate(stored.scenario_definition)
+    except ValidationError as exc:
+        source = f"{results_path(path)}: scenario_definition"
+        raise ResultsError(describe_validation_error(exc, source)) from None
     verdicts = judge(scenario, read_history(run_dir))
     concurrency = {lane.lane: lane.concurrency for lane in stored.lanes}
     lanes = [lane_result(v, scenario, concurrency.get(name)) for name, v in verdicts.items()]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from .results import (
 )
 from .scenario import Scenario
 from .stack import Lane, LaneSpec, LocalStack, StackSpec
+from .stack.local import interrupts_deferred
 from .workload import inbound_text, new_inbound_id, post_inbound
 
 POLL_S = 0.25
@@ -89,7 +89,8 @@ class RunOutcome:
 
 @dataclass
 class _Sources:
-    """The raw evidence, kept as read: outbox and events per lane, the mock's journal."""
+    """The evidence as last read (the mock's journal, each lane's worker events) and the
+    history built from it with each lane's outbox."""
 
     journal: list[dict[str, Any]] = field(default_factory=list)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -105,17 +106,24 @@ class _Collector:
         self.sources = _Sources()
 
     def collect(self) -> _Sources:
+        """Outbox and events first, then the journal: a part the outbox calls sent was
+        answered by the mock before the bot wrote that, so its journal entry is read too."""
+        outboxes = {name: lane.store.outbox() for name, lane in self.stack.lanes.items()}
+        events = {name: lane.store.events() for name, lane in self.stack.lanes.items()}
         # Entries are completed in place when the mock answers: re-read from the first open one.
         journal = self.sources.journal
         done = next((i for i, e in enumerate(journal) if e["responded_at"] is None), len(journal))
         after = journal[done - 1]["seq"] if done else 0
         journal = journal[:done] + self.mock.journal(after_seq=after)
-        events: dict[str, list[dict[str, Any]]] = {}
-        history: dict[str, list[MessageHistory]] = {}
-        for name, lane in self.stack.lanes.items():
-            events[name] = lane.store.events()
-            ours = [e for e in journal if e.get("phone_number_id") == lane.phone_number_id]
-            history[name] = build_history(name, lane.store.outbox(), events[name], ours)
+        history = {
+            name: build_history(
+                name,
+                outboxes[name],
+                events[name],
+                [e for e in journal if e.get("phone_number_id") == lane.phone_number_id],
+            )
+            for name, lane in self.stack.lanes.items()
+        }
         self.sources = _Sources(journal=journal, events=events, history=history)
         return self.sources
 
@@ -179,6 +187,7 @@ class _Run:
         self.started_at = time.time()
         self.stack_start_s: float | None = None
         self.trigger_at: float | None = None
+        self.triggered_s = 0.0  # how long sending the requests took
         self.verdict_at: float | None = None
         self.trigger_errors: list[str] = []
         self.faults_done: list[dict[str, Any]] = []
@@ -196,17 +205,26 @@ class _Run:
         self.collector = _Collector(self.stack)
 
     def trigger(self) -> None:
+        """Re-apply the mock's failures (outage windows count from now), then send."""
+        assert self.collector is not None
+        self.collector.mock.patch_behaviours({"failures": self.scenario.api["failures"]})
         self.trigger_at = time.time()
         self.trigger_errors = send_fixtures(self.stack, self.scenario.flow.recipients)
+        self.triggered_s = time.time() - self.trigger_at
 
     def follow(self, on_progress: Callable[[Progress], None] | None) -> None:
-        """Inject faults when due; poll until every lane settles or the deadline passes."""
+        """Inject faults when due; poll until every lane settles or the deadline passes.
+
+        The deadline counts from the last request sent, so no part is missing before its
+        due time plus `missing_after_s`, however long the requests took to send.
+        """
         assert self.collector is not None
         assert self.trigger_at is not None
         scenario = self.scenario
-        deadline_s = scenario.flow.schedule_s + scenario.tolerances.missing_after_s
+        deadline_s = (
+            self.triggered_s + scenario.flow.schedule_s + scenario.tolerances.missing_after_s
+        )
         pending = sorted(scenario.faults, key=lambda fault: fault.at_s)
-        wake = threading.Event()
         while True:
             elapsed = time.time() - self.trigger_at
             while pending and pending[0].at_s <= elapsed:
@@ -223,7 +241,9 @@ class _Run:
                 on_progress(Progress(scenario, elapsed, deadline_s, verdicts, settled))
             if (all(settled.values()) and not pending) or elapsed >= deadline_s:
                 break
-            wake.wait(POLL_S)
+            elapsed = time.time() - self.trigger_at
+            next_fault = pending[0].at_s - elapsed if pending else POLL_S
+            time.sleep(max(0.0, min(POLL_S, next_fault, deadline_s - elapsed)))
         self.verdict_at = time.time()
         self.complete = True
 
@@ -234,9 +254,11 @@ class _Run:
                 self.sources = self.collector.collect()
 
     def stop(self) -> None:
-        if self.collector is not None:
-            self.collector.close()
-        self.stack.stop()  # a second Ctrl-C raises here, once every process is stopped
+        try:
+            if self.collector is not None:
+                self.collector.close()
+        finally:
+            self.stack.stop()  # a second Ctrl-C raises here, once every process is stopped
 
     def results(self) -> tuple[Results, dict[str, LaneVerdict]]:
         verdicts = judge(self.scenario, self.sources.history)
@@ -295,8 +317,9 @@ def run_scenario(
         try:
             run.stop()
         finally:
-            results, verdicts = run.results()
-            _write_run(run_dir, results, run.sources)
+            with interrupts_deferred():  # a signal now would leave no results.json
+                results, verdicts = run.results()
+                _write_run(run_dir, results, run.sources)
     return RunOutcome(run_dir, scenario, results, run.sources.history, verdicts)
 
 

@@ -38,14 +38,6 @@ MIN_ON_TIME_S = 0.5
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 Reason = Literal["missing", "duplicated", "unexpected", "out-of-order", "late", "early"]
-REASONS: tuple[Reason, ...] = (
-    "missing",
-    "duplicated",
-    "unexpected",
-    "out-of-order",
-    "late",
-    "early",
-)
 Seconds = Annotated[float, Field(ge=0, le=24 * 3600)]
 SettingValue = str | bool | int | float
 
@@ -111,6 +103,7 @@ def _settings(values: dict[str, SettingValue]) -> dict[str, str]:
         raise ValueError(
             "; ".join(
                 f"{str(item['loc'][0]).upper()}: {item['msg'].removeprefix('Value error, ')}"
+                + ("" if "got " in item["msg"] else f" (got {item.get('input')!r})")
                 for item in exc.errors(include_url=False)
             )
         ) from None
@@ -239,11 +232,15 @@ class Scenario(_Strict):
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise ValueError(f"lane names must be unique, repeated: {repeated}")
-        for fault in self.faults:
-            if fault.lane not in names:
+        last_s = self.flow.schedule_s + self.tolerances.missing_after_s
+        for i, fault in enumerate(self.faults):
+            if fault.at_s > last_s:
                 raise ValueError(
-                    f"fault at {fault.at_s} s names lane {fault.lane!r}; lanes: {names}"
+                    f"faults.{i}.at_s: {fault.at_s:g} s comes after the run ends ({last_s:g} s: "
+                    "the schedule plus missing_after_s); it would never fire"
                 )
+            if fault.lane not in names:
+                raise ValueError(f"faults.{i}.lane: {fault.lane!r} is not a lane; lanes: {names}")
         return self
 
     @property
@@ -303,18 +300,18 @@ class Scenario(_Strict):
             ),
         ]
         below = [
-            f"{field} {written:g} s into {value:g} s, below the {floor:g} s"
+            f"{field} {written:g} s into {value:g} s, below the {floor:g} s floor"
             for field, written, value, floor in floors
             if value < floor
         ]
         if below:  # the scale suggested must lift every bound, not only the first one named
             least = max(_least_scale(written, floor) for _, written, _, floor in floors)
             raise ScenarioError(
-                f"scenario {self.name!r}: time scale {x:g} makes {' and '.join(below)} "
-                f"the harness can time (Celery's ETA timer and a cold worker); "
-                f"use a time scale of at least {least:f}"
+                f"scenario {self.name!r}: time scale {x:g} makes {', and '.join(below)}; "
+                "under these floors Celery's ETA timer and a cold worker would turn scheduling "
+                f"noise into verdicts; use a time scale of at least {least:f}"
             )
-        return self.model_copy(
+        scaled = self.model_copy(
             update={
                 "time_scale": x,
                 "flow": flow,
@@ -328,6 +325,11 @@ class Scenario(_Strict):
                 "faults": [f.model_copy(update={"at_s": f.at_s * x}) for f in self.faults],
             }
         )
+        try:  # scaled up, a duration may pass its bound (spacing_s at most 3600 s, ...)
+            return Scenario.model_validate(scaled.model_dump())
+        except ValidationError as exc:
+            source = f"scenario {self.name!r} at time scale {x:g}"
+            raise ScenarioError(describe_validation_error(exc, source)) from None
 
 
 def _least_scale(written: float, floor: float) -> Decimal:

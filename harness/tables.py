@@ -7,7 +7,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .results import Results
+from .results import LaneResult, Results
 from .run import Progress
 from .scenario import Scenario
 from .stack import LocalStack
@@ -40,8 +40,8 @@ def progress_table(progress: Progress) -> Table:
         title=f"{scenario.name} x{scenario.time_scale:g}: "
         f"{progress.elapsed_s:.0f} s of at most {progress.deadline_s:.0f} s"
     )
-    for column in ("lane", "delivered", "late", "inversions", "lateness p50 / max (s)", ""):
-        table.add_column(column, justify="left" if column in ("lane", "") else "right")
+    for column in ("lane", "delivered", "late", "inversions", "lateness p50 / max (s)", "state"):
+        table.add_column(column, justify="left" if column in ("lane", "state") else "right")
     for name, verdict in progress.verdicts.items():
         late = verdict.lateness
         table.add_row(
@@ -55,8 +55,22 @@ def progress_table(progress: Progress) -> Table:
     return table
 
 
-def _verdict(verdict: str) -> str:
-    return f"[green]{verdict}[/green]" if verdict == "pass" else f"[red]{verdict}[/red]"
+def _verdict(lane: LaneResult) -> Text:
+    text = Text(lane.verdict, style="green" if lane.verdict == "pass" else "red")
+    if lane.reason_codes:
+        text.append(f" ({', '.join(lane.reason_codes)})")
+    return text
+
+
+def _caption(results: Results) -> str:
+    notes = ["lateness in seconds"]
+    if results.time_scale != 1:
+        notes.append(
+            f"at time scale {results.time_scale:g} (x{1 / results.time_scale:g} at full length)"
+        )
+    if any(lane.pool_set_by == "settings" for lane in results.lanes):
+        notes.append("* pool set only by CELERY_WORKER_POOL")
+    return "; ".join(notes)
 
 
 def comparison_table(results: Results) -> Group:
@@ -64,18 +78,23 @@ def comparison_table(results: Results) -> Group:
     title = f"{results.scenario} (time scale {results.time_scale:g})"
     if not results.complete:
         title += " [yellow]INTERRUPTED: partial figures[/yellow]"
-    table = Table(title=title, box=box.SIMPLE_HEAD, caption="lateness in seconds")
+    table = Table(
+        title=title,
+        caption=_caption(results),
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
     for column in ("lane", "pool", "conc", "sent", "miss", "dup", "inv", "p50", "p95", "max"):
         table.add_column(column, justify="left" if column in ("lane", "pool") else "right")
     table.add_column("verdict")
     table.add_column("expected")
     for lane in results.lanes:
-        expected = _verdict(lane.expected_verdict)
-        if lane.expected_reasons:
-            expected += f" ({', '.join(lane.expected_reasons)})"
+        expected = Text(lane.expected_verdict)
+        expected.append(" ✓" if lane.as_expected else " ✗", "green" if lane.as_expected else "red")
         table.add_row(
             lane.lane,
-            lane.pool + (" (settings)" if lane.pool_set_by == "settings" else ""),
+            lane.pool + ("*" if lane.pool_set_by == "settings" else ""),
             "-" if lane.concurrency is None else str(lane.concurrency),
             f"{lane.delivered}/{lane.expected_messages}",
             str(lane.missing),
@@ -84,15 +103,25 @@ def comparison_table(results: Results) -> Group:
             _seconds(lane.lateness_p50_s),
             _seconds(lane.lateness_p95_s),
             _seconds(lane.lateness_max_s),
-            _verdict(lane.verdict),
-            expected + (" [green]✓[/green]" if lane.as_expected else " [red]✗[/red]"),
+            _verdict(lane),
+            expected,
         )
     notes: list[Text] = []
+    for fault in results.faults:
+        at = fault["done_at"] - (results.trigger_at or fault["done_at"])
+        notes.append(Text(f"  fault: {fault['action']} {fault['lane']} at {at:.2f} s"))
     for lane in results.lanes:
         for reason in lane.reasons:
             notes.append(Text(f"  {lane.lane}: {reason}"))
-        if lane.mismatch:
+        if lane.mismatch and results.complete:
             notes.append(Text(f"  {lane.lane}: NOT AS EXPECTED: {lane.mismatch}", style="bold red"))
+    if not results.complete:
+        notes.append(
+            Text(
+                "  interrupted: parts not yet sent count as missing, so verdicts are partial",
+                style="yellow",
+            )
+        )
     for error in results.trigger_errors:
         notes.append(Text(f"  {error}", style="red"))
     return Group(table, *notes)

@@ -283,9 +283,14 @@ def describe_validation_error(error: ValidationError, source: str) -> str:
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         given = item.get("input")
         message = item["msg"].removeprefix("Value error, ")  # pydantic's wrapper adds nothing
-        # No "(got ...)" where nothing was given, where the message already quotes the value,
-        # or at the top level (the whole document).
-        quiet = item["type"] == "missing" or not item["loc"] or repr(given) in message
+        # No "(got ...)" where nothing was given, where the message already quotes the value
+        # (or the bad part of it), or at the top level (the whole document).
+        quiet = (
+            item["type"] == "missing"
+            or not item["loc"]
+            or repr(given) in message
+            or "(got " in message
+        )
         lines.append(f"  {where}: {message}{'' if quiet else f' (got {given!r})'}")
     return "\n".join(lines)
 

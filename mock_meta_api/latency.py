@@ -42,10 +42,11 @@ def draw(model: LatencyModel, rng: random.Random) -> float:
 
 
 class LatencySampler:
-    """Draws delays for a Latency behaviour: one seeded generator per business number.
+    """Draws delays for a Latency behaviour: one generator per business number.
 
-    A number's delays depend only on the seed and its own sends, so lanes that share
-    the mock each replay the same sequence whatever the other lanes do.
+    With a seed, every number's generator starts from it: each number replays the same
+    sequence of delays, whatever the other numbers do, so lanes that share the mock are
+    compared under the same API.
     """
 
     def __init__(self, latency: Latency) -> None:
@@ -56,6 +57,5 @@ class LatencySampler:
         model = self._latency.per_phone_number.get(phone_number_id, self._latency.default)
         rng = self._rngs.get(phone_number_id)
         if rng is None:
-            seed = None if self._latency.seed is None else f"{self._latency.seed}:{phone_number_id}"
-            rng = self._rngs[phone_number_id] = random.Random(seed)
+            rng = self._rngs[phone_number_id] = random.Random(self._latency.seed)
         return draw(model, rng)

@@ -273,7 +273,7 @@ class LocalStack:
         """
         with self._lock:
             self._stopping = True
-        with _interrupts_deferred():
+        with interrupts_deferred():
             self._stop()
 
     def _stop(self) -> None:
@@ -301,7 +301,7 @@ class LocalStack:
 
 
 @contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
+def interrupts_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends, then raise KeyboardInterrupt if one came."""
     if threading.current_thread() is not threading.main_thread():
         yield

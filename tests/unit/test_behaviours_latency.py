@@ -111,6 +111,19 @@ def test_sampler_with_same_seed_replays_the_same_delays(model) -> None:
     assert one != three
 
 
+def test_each_number_replays_the_seeded_delays_whatever_the_others_do() -> None:
+    """Lanes share the mock: each lane's number sees the same delays, in any interleaving."""
+    model = UniformLatency(model="uniform", low_s=0.2, high_s=5.0)
+    alone = LatencySampler(Latency(default=model, seed=7))
+    shared = LatencySampler(Latency(default=model, seed=7))
+
+    solo = [alone.sample(PHONE_ID) for _ in range(20)]
+    interleaved = [(shared.sample(PHONE_ID), shared.sample(SLOW_PHONE_ID)) for _ in range(20)]
+
+    assert [first for first, _ in interleaved] == solo
+    assert [second for _, second in interleaved] == solo
+
+
 def test_per_phone_number_model_overrides_the_default() -> None:
     latency = Latency(
         default=FixedLatency(model="fixed", value_s=0.1),

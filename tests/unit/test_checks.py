@@ -495,6 +495,21 @@ def test_example_more_than_five_missing_are_summarised() -> None:
 
     assert reason(verdict, "missing") == (
         "8 of 8 parts never reached the API (part 0, part 1, part 2, part 3, part 4 and 3 more)"
+        ": 8 queued, never received by a worker"
+    )
+
+
+def test_example_missing_parts_say_how_far_they_got() -> None:
+    """Received and never started (a stuck pool) reads differently from never received."""
+    history = example([0.1, None, None, None])
+    history[2] = history[2].model_copy(update={"received": 1.0})
+    history[3] = history[3].model_copy(update={"received": 1.0, "started": 1.1})
+
+    verdict = check_lane(history, LANE, INCIDENT.tolerances, expected_messages=5)
+
+    assert reason(verdict, "missing").endswith(
+        ": 1 never queued; 1 queued, never received by a worker; "
+        "1 received by a worker, never started; 1 started, never accepted by the API"
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from celery.utils.time import rate as parse_rate
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from harness.scenario import (
@@ -296,6 +296,33 @@ def test_the_suggested_scale_lifts_every_bound_not_only_the_first() -> None:
     assert incident.scaled(least_scale(message)).time_scale == needed
 
 
+# Flow.spacing_s and Tolerances.on_time_s are at most an hour, scaled or not.
+MAX_SCALED_S = 3600
+
+
+def test_scaling_past_an_upper_bound_is_refused_with_the_field() -> None:
+    """Scaled up, a spacing can pass its bound: refused before anything runs, not by the bot."""
+    with pytest.raises(ScenarioError) as raised:
+        timed(40.0, 40.0).scaled(100)
+
+    message = str(raised.value)
+    assert "at time scale 100" in message
+    assert "flow.spacing_s" in message
+    assert "less than or equal to 3600" in message
+
+
+def test_a_fault_after_the_run_ends_is_refused() -> None:
+    """A fault the run would never reach is an error in the file, not a silent no-op."""
+    text = (SCENARIO_DIR / "incident.toml").read_text() + (
+        '\n[[faults]]\nat_s = 500\naction = "kill-worker"\nlane = "solo"\n'
+    )
+
+    with pytest.raises(
+        ScenarioError, match=r"faults\.0\.at_s: 500 s comes after the run ends \(72 s"
+    ):
+        parse_scenario(text, "late-fault.toml")
+
+
 def least_scale(message: str) -> float:
     match = re.search(r"use a time scale of at least (\S+)$", message)
     assert match, message
@@ -314,6 +341,7 @@ def test_floors_refuse_exactly_what_the_harness_cannot_time(
     """Refused iff spacing or on_time_s would fall below its floor. The error names every
     bound below its floor, and the scale it suggests is accepted and is the least that is,
     to the digits shown."""
+    assume(max(spacing, on_time) * x <= MAX_SCALED_S)  # above that: refused (tested below)
     scenario = timed(spacing, on_time)
     floors = {
         "flow.spacing_s": (spacing, MIN_SPACING_S),
@@ -332,7 +360,7 @@ def test_floors_refuse_exactly_what_the_harness_cannot_time(
     least = least_scale(message)
     needed = max(floor / written for written, floor in floors.values())
     assert needed <= least <= needed * (1 + 1e-5)
-    if least <= 100:  # a scenario written below a floor may need more than the largest scale
+    if least <= 100 and max(spacing, on_time) * least <= MAX_SCALED_S:
         assert scenario.scaled(least).time_scale == least
 
 
@@ -465,7 +493,7 @@ SOLO = 'name = "solo"\npool = "solo"\n'
         ),
         pytest.param(
             VALID + '\n[[faults]]\nat_s = 3.0\naction = "kill-worker"\nlane = "gevent"\n',
-            ["fault at 3.0 s names lane 'gevent'; lanes: ['solo', 'threads']"],
+            ["faults.0.lane: 'gevent' is not a lane; lanes: ['solo', 'threads']"],
             id="fault-on-unknown-lane",
         ),
         pytest.param(
@@ -573,3 +601,15 @@ def test_only_refuses_unknown_names() -> None:
     message = str(raised.value)
     assert "no lane or pool ['eventlet']" in message
     assert "lanes: solo, prefork, threads, gevent" in message
+
+
+def test_the_readme_example_is_a_valid_scenario() -> None:
+    """Users copy the annotated example: it must load, and scale as the README runs it."""
+    readme = (SCENARIO_DIR.parent / "README.md").read_text()
+    example = re.search(r"```toml\n(name = .*?)```", readme, re.DOTALL)
+    assert example, "the README has no annotated scenario"
+
+    scenario = parse_scenario(example.group(1), "README.md")
+
+    assert scenario.lanes[0].because == ["late"]
+    assert scenario.scaled(0.25).flow.spacing_s == scenario.flow.spacing_s * 0.25
