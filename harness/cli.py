@@ -3,13 +3,15 @@
 `harness matrix` and `harness run` run a scenario on the local stack and judge
 every lane; `harness scenarios` lists them; `harness check` judges a stored run
 again. `harness stack` holds a stack up for manual work until Ctrl-C.
-Exit status: 0 every lane as expected, 1 a lane differs, 2 bad input or a stack
-that did not start, 130 interrupted (partial results are still written).
+Exit status: 0 every lane as expected, 1 a lane differs, 2 bad input or a run
+that could not be done (the stack did not start, or a part of it failed),
+130 interrupted (partial results are still written).
 """
 
 from __future__ import annotations
 
 import threading
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -201,6 +203,12 @@ def _run(
         )
         _say(f"the stack did not start: {message}", "red")
         _say(f"logs: {run_dir}")
+        raise typer.Exit(2) from None
+    except Exception as exc:  # a part failed mid-run: exit 2, not 1 ("a lane differs")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        _say(f"the run failed: {type(exc).__name__}: {exc}", "red")
+        _say(f"traceback: {run_dir / 'error.txt'}; logs: {run_dir}")
         raise typer.Exit(2) from None
     console.line()
     console.print(comparison_table(outcome.results))
