@@ -250,14 +250,30 @@ def run(
 
 
 @app.command()
-def scenarios() -> None:
-    """List the shipped scenarios with their lanes and descriptions."""
-    try:
-        found = [load_scenario(name)[0] for name in shipped_names()]
-    except ScenarioError as exc:
-        _say(str(exc), "red")
-        raise typer.Exit(2) from None
-    console.print(scenarios_table(found))
+def scenarios(
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(help="Scenario files or names to check; default: the shipped ones."),
+    ] = None,
+    time_scale: Annotated[
+        float | None, typer.Option(help="Also check that this time scale is accepted.")
+    ] = None,
+) -> None:
+    """List scenarios with their lanes; given files, check them without running anything."""
+    found: list[Scenario] = []
+    errors = 0
+    for name in files or shipped_names():
+        try:
+            scenario = load_scenario(name)[0]
+            scenario.scaled(time_scale)
+            found.append(scenario)
+        except ScenarioError as exc:
+            _say(str(exc), "red")
+            errors += 1
+    if found:
+        console.print(scenarios_table(found))
+    if errors:
+        raise typer.Exit(2)
 
 
 @app.command()

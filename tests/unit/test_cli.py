@@ -41,3 +41,30 @@ def test_out_naming_a_file_is_refused(tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert "is a file; give a directory" in " ".join(done.output.split())
     assert taken.read_text() == "{}"
+
+
+def test_scenarios_checks_files_without_running_them(tmp_path: Path) -> None:
+    """Writing a scenario: every bad file is named, the good ones listed, nothing started."""
+    good = tmp_path / "good.toml"
+    good.write_text(
+        'name = "good"\ndescription = "d"\n[tolerances]\non_time_s = 1.0\n'
+        '[[lanes]]\nname = "solo"\npool = "solo"\n'
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace('pool = "solo"', 'pool = "eventlet"'))
+
+    done = CliRunner().invoke(cli.app, ["scenarios", str(good), str(bad)], env={"COLUMNS": "200"})
+
+    assert done.exit_code == 2
+    assert f"{bad}: 1 invalid setting(s)" in done.output
+    assert "lanes.0.pool" in done.output
+    assert "good" in done.output.split(str(bad))[-1]  # the good one is still listed
+
+
+def test_scenarios_refuses_a_time_scale_under_the_floors() -> None:
+    done = CliRunner().invoke(
+        cli.app, ["scenarios", "incident", "--time-scale", "0.1"], env={"COLUMNS": "200"}
+    )
+
+    assert done.exit_code == 2
+    assert "use a time scale of at least 0.25" in " ".join(done.output.split())
