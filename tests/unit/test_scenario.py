@@ -18,6 +18,7 @@ from celery.utils.time import rate as parse_rate
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from harness.run import stack_spec
 from harness.scenario import (
     MIN_ON_TIME_S,
     MIN_SPACING_S,
@@ -31,7 +32,6 @@ from harness.scenario import (
     parse_scenario,
     shipped_names,
 )
-from harness.stack.spec import LaneSpec, StackSpec
 
 pytestmark = pytest.mark.unit
 
@@ -91,24 +91,6 @@ def scaling_scenario() -> Scenario:
     return parse_scenario(SCALING, "scaling.toml")
 
 
-def stack_of(scenario: Scenario) -> StackSpec:
-    """The stack a run of `scenario` asks for: it validates every setting and behaviour again."""
-    return StackSpec(
-        lanes=[
-            LaneSpec(
-                name=lane.name,
-                pool=lane.pool,
-                concurrency=lane.concurrency,
-                pool_from_settings=lane.pool_set_by == "settings",
-                env=lane.env,
-            )
-            for lane in scenario.lanes
-        ],
-        bot_env=scenario.env,
-        mock_behaviours=scenario.api,
-    )
-
-
 # -- shipped scenarios ---------------------------------------------------------------------------
 
 
@@ -129,7 +111,7 @@ def test_shipped_scenario_loads_and_runs_at_a_quarter_of_the_time(name: str) -> 
     assert quarter.time_scale == 0.25
     assert quarter.flow.spacing_s == scenario.flow.spacing_s * 0.25
     assert Scenario.model_validate(quarter.model_dump()) == quarter
-    stack_of(quarter)
+    stack_spec(quarter)
     # An expected failure without reasons would accept any failure, hiding a regression.
     assert all(lane.because for lane in scenario.lanes if lane.expect == "fail")
 
@@ -175,7 +157,7 @@ def test_scaling_reaches_every_duration() -> None:
     assert half.api["pair_rate"]["period_s"] == scenario.api["pair_rate"]["period_s"] / 2
     assert half.api["pair_rate"]["burst"] == scenario.api["pair_rate"]["burst"]
     assert [fault.at_s for fault in half.faults] == [5.0]
-    stack_of(half)
+    stack_spec(half)
 
 
 def scaled_pairs(original: Any, scaled: Any, key: str = "") -> list[tuple[str, Any, Any]]:
@@ -226,7 +208,7 @@ def test_scaling_by_any_factor_scales_every_second_and_rate(x: float) -> None:
         assert now["SEND_RETRY_BACKOFF_S"] == pytest.approx(written["SEND_RETRY_BACKOFF_S"] * x)
     assert scaled.settings["CELERY_BROKER_VISIBILITY_TIMEOUT"] == pytest.approx(3600 * x)
     assert scaled.faults[0].at_s == pytest.approx(scenario.faults[0].at_s * x)
-    stack_of(scaled)
+    stack_spec(scaled)
 
 
 def test_scaled_without_a_factor_applies_the_files_time_scale_once() -> None:
@@ -544,7 +526,7 @@ def test_the_valid_base_is_valid() -> None:
     scenario = parse_scenario(VALID, "valid.toml")
 
     assert [lane.name for lane in scenario.lanes] == ["solo", "threads"]
-    stack_of(scenario.scaled(0.25))
+    stack_spec(scenario.scaled(0.25))
 
 
 def test_unknown_name_lists_the_shipped_scenarios() -> None:
