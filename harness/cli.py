@@ -68,15 +68,24 @@ def _run_dir(out: Path | None, kind: str) -> Path:
     return path
 
 
+TIME_SCALE_HELP = (
+    "Multiply every duration of the scenario (0.25 runs 4x faster; at most 100); default: "
+    "the file's. Refused if the spacing would drop under 0.1 s or on_time_s under 0.5 s."
+)
+BROKER_HELP = "External Redis URL; default: an embedded Valkey."
+ScenarioArg = Annotated[str, typer.Argument(help="A shipped scenario's name or a .toml file.")]
+TimeScaleOpt = Annotated[float | None, typer.Option(help=TIME_SCALE_HELP)]
+OutOpt = Annotated[Path | None, typer.Option(help="Run directory; default under reports/runs/.")]
+BrokerOpt = Annotated[str | None, typer.Option(help=BROKER_HELP)]
+
+
 @app.command()
 def stack(
     pool: Annotated[
         list[str] | None,
         typer.Option("--pool", "-p", help=f"Pool to run, repeatable: {', '.join(POOLS)}."),
     ] = None,
-    broker_url: Annotated[
-        str | None, typer.Option(help="External Redis URL; default: an embedded Valkey.")
-    ] = None,
+    broker_url: BrokerOpt = None,
     out: Annotated[Path | None, typer.Option(help="Run directory for logs.")] = None,
     fixtures: Annotated[
         bool, typer.Option(help="Once up, send one signed 'fixtures' request per lane.")
@@ -149,13 +158,6 @@ def stack(
         raise typer.Exit(2) from None
 
 
-TIME_SCALE_HELP = (
-    "Multiply every duration of the scenario (0.25 runs 4x faster; at most 100); default: "
-    "the file's. Refused if the spacing would drop under 0.1 s or on_time_s under 0.5 s."
-)
-BROKER_HELP = "External Redis URL; default: an embedded Valkey."
-
-
 def _load(name: str, pools: list[str] | None, time_scale: float | None) -> tuple[Scenario, str]:
     try:
         scenario, text = load_scenario(name)
@@ -219,14 +221,10 @@ def _run(
 
 @app.command()
 def matrix(
-    scenario: Annotated[
-        str, typer.Argument(help="A shipped scenario's name or a .toml file.")
-    ] = "incident",
-    time_scale: Annotated[float | None, typer.Option(help=TIME_SCALE_HELP)] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Run directory; default under reports/runs/.")
-    ] = None,
-    broker_url: Annotated[str | None, typer.Option(help=BROKER_HELP)] = None,
+    scenario: ScenarioArg = "incident",
+    time_scale: TimeScaleOpt = None,
+    out: OutOpt = None,
+    broker_url: BrokerOpt = None,
 ) -> None:
     """Run every lane of a scenario side by side (default: the incident on all four pools)."""
     _run(scenario, None, time_scale, out, broker_url)
@@ -234,16 +232,14 @@ def matrix(
 
 @app.command()
 def run(
-    scenario: Annotated[str, typer.Argument(help="A shipped scenario's name or a .toml file.")],
+    scenario: ScenarioArg,
     pool: Annotated[
         list[str] | None,
         typer.Option("--pool", "-p", help="Only these lanes (by lane name or pool); repeatable."),
     ] = None,
-    time_scale: Annotated[float | None, typer.Option(help=TIME_SCALE_HELP)] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Run directory; default under reports/runs/.")
-    ] = None,
-    broker_url: Annotated[str | None, typer.Option(help=BROKER_HELP)] = None,
+    time_scale: TimeScaleOpt = None,
+    out: OutOpt = None,
+    broker_url: BrokerOpt = None,
 ) -> None:
     """Run one scenario, all its lanes or those picked with --pool."""
     _run(scenario, pool, time_scale, out, broker_url)
