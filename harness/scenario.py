@@ -27,7 +27,7 @@ from pydantic import (
 from mock_meta_api.config import Behaviours, describe_validation_error
 
 from .bot.settings import BotSettings, Pool
-from .stack.spec import SETTING_NAMES, checked_env
+from .stack.spec import SETTING_NAMES, check_unique_lanes, checked_env
 
 # Below these the harness cannot time a run faithfully, whatever the scale. Celery's ETA timer
 # fires 0.1-0.3 s late at worst, and measured lateness on 2 cores (`harness matrix
@@ -229,9 +229,7 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _lanes(self) -> Scenario:
         names = [lane.name for lane in self.lanes]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise ValueError(f"lane names must be unique, repeated: {repeated}")
+        check_unique_lanes(names)
         last_s = self.flow.schedule_s + self.tolerances.missing_after_s
         for i, fault in enumerate(self.faults):
             if fault.at_s > last_s:

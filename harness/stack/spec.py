@@ -33,6 +33,13 @@ def settings_from_env(env: dict[str, str]) -> BotSettings:
     )
 
 
+def check_unique_lanes(names: list[str]) -> None:
+    """Lanes are told apart by name (logs, queues, key prefixes): a repeat is an error."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"lane names must be unique, repeated: {repeated}")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -99,10 +106,7 @@ class StackSpec(_Strict):
 
     @model_validator(mode="after")
     def _lanes_fit(self) -> StackSpec:
-        names = [lane.name for lane in self.lanes]
-        duplicated = sorted({name for name in names if names.count(name) > 1})
-        if duplicated:
-            raise ValueError(f"lane names must be unique, repeated: {duplicated}")
+        check_unique_lanes([lane.name for lane in self.lanes])
         if self.broker_url is None and len(self.lanes) > MAX_EMBEDDED_LANES:
             raise ValueError(
                 f"the embedded broker has room for {MAX_EMBEDDED_LANES} lanes, "
