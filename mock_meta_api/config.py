@@ -149,7 +149,7 @@ class RandomFailure(Strict):
 
 
 class ScriptedFailure(Strict):
-    """Send attempts numbered `first`..`last` (1-based, counted since start or reset)."""
+    """Send attempts `first`..`last` (1-based, per business number, since start or reset)."""
 
     first: Annotated[int, Field(ge=1)]
     last: Annotated[int, Field(ge=1)] | None = None

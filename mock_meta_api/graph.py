@@ -172,7 +172,7 @@ def build_route(state: MockState) -> Route:
         entry["type"] = message.type
         entry["body"] = message.body_text
         entry["biz_opaque_callback_data"] = message.biz_opaque_callback_data
-        entry["attempt"] = attempt = state.next_attempt()
+        entry["attempt"] = attempt = state.next_attempt(phone_number_id)
         fault = state.faults.decide(attempt, time.monotonic())
         if isinstance(fault, ErrorAnswer):
             raise GraphError(

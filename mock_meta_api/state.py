@@ -25,6 +25,7 @@ class MockState:
         self.webhooks = webhooks
         self.started_at = time.time()
         self.attempts = 0
+        self._attempts_by_number: dict[str, int] = {}
         self._wamid_prefix = base64.b32encode(os.urandom(5)).decode()
         self._wamids = itertools.count(1)
         self.apply(config.behaviours)
@@ -44,12 +45,20 @@ class MockState:
         """Forget what happened (journal, counters, buckets, webhooks); keep behaviours."""
         self.journal.clear()
         self.attempts = 0
+        self._attempts_by_number.clear()
         self.webhooks.clear()
         self.apply(self.behaviours)
 
-    def next_attempt(self) -> int:
+    def next_attempt(self, phone_number_id: str) -> int:
+        """This business number's next send attempt number (1-based).
+
+        Counted per number, so a scripted failure ("attempt 2 hangs") hits every business
+        number the same way, as latency does: lanes sharing one mock meet the same API.
+        """
         self.attempts += 1
-        return self.attempts
+        number = self._attempts_by_number.get(phone_number_id, 0) + 1
+        self._attempts_by_number[phone_number_id] = number
+        return number
 
     def new_wamid(self, wa_id: str) -> str:
         """A unique message id in Meta's `wamid.` form."""

@@ -13,6 +13,8 @@ from mock_meta_api.errors import CATALOGUE
 
 from .conftest import (
     ERROR_REQUIRED_KEYS,
+    PHONE_ID,
+    VERSION,
     Mock,
     assert_accepted,
     assert_meta_error,
@@ -96,6 +98,24 @@ async def test_scripted_attempts_first_to_last_fail_and_others_succeed() -> None
 async def test_scripted_without_last_fails_only_the_first_attempt() -> None:
     async with running_mock(failing(scripted=[{"first": 3}])) as mock:
         assert await statuses(mock, 5) == [200, 200, 500, 200, 200]
+
+
+async def test_attempts_are_numbered_per_business_number() -> None:
+    """Lanes sharing one mock each meet "attempt 2 fails" on their own number."""
+    other = "106540352242999"
+    config = make_config(
+        phone_number_ids=[PHONE_ID, other],
+        behaviours=unlimited(failures={"scripted": [{"first": 2}]}),
+    )
+    async with running_mock(config) as mock:
+        first = [(await mock.send()).status_code for _ in range(3)]
+        second = [
+            (await mock.send(path=f"/{VERSION}/{other}/messages")).status_code for _ in range(3)
+        ]
+        health = (await mock.client.get("/_mock/health")).json()
+
+    assert first == second == [200, 500, 200]
+    assert health["send_attempts"] == 6
 
 
 async def test_rejected_requests_do_not_consume_attempt_numbers() -> None:
