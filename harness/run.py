@@ -10,8 +10,6 @@ PID and the results gathered so far are written, marked incomplete if cut short.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from .bot.flow import correlation_for
 from .checks import LaneVerdict
 from .history import MessageHistory, build_history
 from .mock_admin import MockAdmin
+from .nemesis import Nemesis
 from .results import (
     HISTORY,
     LaneResult,
@@ -137,37 +136,40 @@ def _settled(history: list[MessageHistory], expected: int) -> bool:
 
 
 def send_fixtures(stack: LocalStack, recipients: int = 1) -> list[str]:
-    """One signed "fixtures" request per recipient and lane; the errors, if any."""
-    errors: list[str] = []
+    """One signed "fixtures" request per recipient and lane; the errors, if any.
+
+    Lanes are sent to one after another: each lane's schedule counts from its own
+    requests, and queuing every lane at once on a small machine would make part 0 late.
+    """
     with httpx.Client(timeout=10) as client:
-        for lane in stack.lanes.values():
-            for n in range(recipients):
-                inbound_id = new_inbound_id()
-                payload = inbound_text(
-                    phone_number_id=lane.phone_number_id,
-                    sender=lane.recipient(n),
-                    text=lane.settings.fixtures_keyword,
-                    message_id=inbound_id,
-                )
-                try:
-                    answer = post_inbound(
-                        client, lane.webhook_url, payload, lane.settings.whatsapp_app_secret
-                    )
-                except httpx.HTTPError as exc:
-                    errors.append(f"{lane.name}: request {correlation_for(inbound_id)}: {exc}")
-                    continue
-                if answer.status_code != 200:
-                    errors.append(
-                        f"{lane.name}: the webhook answered {answer.status_code} "
-                        f"to request {correlation_for(inbound_id)}"
-                    )
+        return [
+            error for lane in stack.lanes.values() for error in _send_lane(client, lane, recipients)
+        ]
+
+
+def _send_lane(client: httpx.Client, lane: Lane, recipients: int) -> list[str]:
+    errors: list[str] = []
+    for n in range(recipients):
+        inbound_id = new_inbound_id()
+        payload = inbound_text(
+            phone_number_id=lane.phone_number_id,
+            sender=lane.recipient(n),
+            text=lane.settings.fixtures_keyword,
+            message_id=inbound_id,
+        )
+        try:
+            answer = post_inbound(
+                client, lane.webhook_url, payload, lane.settings.whatsapp_app_secret
+            )
+        except httpx.HTTPError as exc:
+            errors.append(f"{lane.name}: request {correlation_for(inbound_id)}: {exc}")
+            continue
+        if answer.status_code != 200:
+            errors.append(
+                f"{lane.name}: the webhook answered {answer.status_code} "
+                f"to request {correlation_for(inbound_id)}"
+            )
     return errors
-
-
-def _kill_worker(lane: Lane) -> None:
-    """SIGKILL the worker and its pool processes, as the OOM killer or a stop timeout would."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(os.getpgid(lane.worker.pid), signal.SIGKILL)
 
 
 def _concurrency(events: list[dict[str, Any]]) -> int | None:
@@ -190,7 +192,7 @@ class _Run:
         self.triggered_s = 0.0  # how long sending the requests took
         self.verdict_at: float | None = None
         self.trigger_errors: list[str] = []
-        self.faults_done: list[dict[str, Any]] = []
+        self.nemesis = Nemesis(stack, scenario)
         self.broker_version: str | None = None
         self.collector: _Collector | None = None
         self.sources = _Sources()
@@ -213,7 +215,7 @@ class _Run:
         self.triggered_s = time.time() - self.trigger_at
 
     def follow(self, on_progress: Callable[[Progress], None] | None) -> None:
-        """Inject faults when due; poll until every lane settles or the deadline passes.
+        """Let the nemesis inject faults; poll until every lane settles or the deadline passes.
 
         The deadline counts from the last request sent, so no part is missing before its
         due time plus `missing_after_s`, however long the requests took to send.
@@ -224,13 +226,9 @@ class _Run:
         deadline_s = (
             self.triggered_s + scenario.flow.schedule_s + scenario.tolerances.missing_after_s
         )
-        pending = sorted(scenario.faults, key=lambda fault: fault.at_s)
+        self.nemesis.start(self.trigger_at + self.triggered_s)  # every part is queued by then
         while True:
             elapsed = time.time() - self.trigger_at
-            while pending and pending[0].at_s <= elapsed:
-                fault = pending.pop(0)
-                _kill_worker(self.stack.lanes[fault.lane])
-                self.faults_done.append(fault.model_dump() | {"done_at": time.time()})
             self.sources = self.collector.collect()
             settled = {
                 name: _settled(history, scenario.expected_messages)
@@ -239,11 +237,10 @@ class _Run:
             if on_progress is not None:
                 verdicts = judge(scenario, self.sources.history)
                 on_progress(Progress(scenario, elapsed, deadline_s, verdicts, settled))
-            if (all(settled.values()) and not pending) or elapsed >= deadline_s:
+            if (all(settled.values()) and self.nemesis.done()) or elapsed >= deadline_s:
                 break
             elapsed = time.time() - self.trigger_at
-            next_fault = pending[0].at_s - elapsed if pending else POLL_S
-            time.sleep(max(0.0, min(POLL_S, next_fault, deadline_s - elapsed)))
+            time.sleep(max(0.0, min(POLL_S, deadline_s - elapsed)))
         self.verdict_at = time.time()
         self.complete = True
 
@@ -254,11 +251,13 @@ class _Run:
                 self.sources = self.collector.collect()
 
     def stop(self) -> None:
+        self.nemesis.cancel()
         try:
             if self.collector is not None:
                 self.collector.close()
         finally:
             self.stack.stop()  # a second Ctrl-C raises here, once every process is stopped
+            self.nemesis.join(timeout_s=5.0)  # a fault begun ends with the stack
 
     def results(self) -> tuple[Results, dict[str, LaneVerdict]]:
         verdicts = judge(self.scenario, self.sources.history)
@@ -281,7 +280,7 @@ class _Run:
             versions=versions(self.broker_version),
             lanes=lanes,
             trigger_errors=self.trigger_errors,
-            faults=self.faults_done,
+            faults=self.nemesis.injected(),
             scenario_definition=self.scenario.model_dump(mode="json"),
         )
         return results, verdicts

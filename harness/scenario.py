@@ -189,12 +189,43 @@ class LaneScenario(_Strict):
         return _settings(self.settings)
 
 
+FaultAction = Literal["kill-worker", "stop-worker", "start-worker"]
+DEFAULT_GRACE_S = 10.0  # docker's stop timeout: SIGTERM, then SIGKILL 10 s later
+
+
 class Fault(_Strict):
-    """A fault the nemesis injects `at_s` after the requests (room for the fault issue)."""
+    """A fault the nemesis injects on one lane, `at_s` after the requests were answered.
+
+    Counted from the answers, when every part is queued, a fault strikes at the same
+    point of the schedule at any time scale, however long the webhooks took to queue.
+
+    - `kill-worker`: SIGKILL the lane's oldest running worker and its pool processes, as
+      the OOM killer does; the messages it holds stay unacked in the broker.
+    - `stop-worker`: SIGTERM it (Celery's warm shutdown), then SIGKILL after `grace_s`,
+      as `docker stop` and Kubernetes do.
+    - `start-worker`: start one more worker for the lane: a supervisor's restart, or the
+      new worker of a rolling deploy. The fault is done once the worker is ready.
+
+    A lane's faults run in order: each waits for the one before it to be done. A fault
+    with no `lane` strikes every lane.
+    """
 
     at_s: Seconds
-    action: Literal["kill-worker"]
-    lane: str
+    action: FaultAction
+    lane: str | None = Field(default=None, description="The lane; omitted: every lane.")
+    grace_s: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description=f"stop-worker only; default {DEFAULT_GRACE_S:g} s."
+    )
+
+    @model_validator(mode="after")
+    def _grace_for_stop_only(self) -> Fault:
+        if self.grace_s is not None and self.action != "stop-worker":
+            raise ValueError(f"grace_s applies to stop-worker only, not to {self.action}")
+        return self
+
+    @property
+    def grace(self) -> float:
+        return DEFAULT_GRACE_S if self.grace_s is None else self.grace_s
 
 
 class Scenario(_Strict):
@@ -237,7 +268,7 @@ class Scenario(_Strict):
                     f"faults.{i}.at_s: {fault.at_s:g} s comes after the run ends ({last_s:g} s: "
                     "the schedule plus missing_after_s); it would never fire"
                 )
-            if fault.lane not in names:
+            if fault.lane is not None and fault.lane not in names:
                 raise ValueError(f"faults.{i}.lane: {fault.lane!r} is not a lane; lanes: {names}")
         return self
 
@@ -255,6 +286,11 @@ class Scenario(_Strict):
         """Parts each lane must deliver: one reply per recipient."""
         return self.flow.messages * self.flow.recipients
 
+    def faults_of(self, lane: str) -> list[Fault]:
+        """The faults that strike `lane`, in time order (the file's order at equal times)."""
+        mine = [f for f in self.faults if f.lane is None or f.lane == lane]
+        return sorted(mine, key=lambda fault: fault.at_s)
+
     def lane(self, name: str) -> LaneScenario:
         return next(lane for lane in self.lanes if lane.name == name)
 
@@ -268,7 +304,8 @@ class Scenario(_Strict):
                 f"lanes: {', '.join(lane.name for lane in self.lanes)}"
             )
         kept = [lane for lane in self.lanes if lane.name in names or lane.pool in names]
-        faults = [fault for fault in self.faults if fault.lane in {lane.name for lane in kept}]
+        kept_names = {lane.name for lane in kept}
+        faults = [f for f in self.faults if f.lane is None or f.lane in kept_names]
         return self.model_copy(update={"lanes": kept, "faults": faults})
 
     def scaled(self, time_scale: float | None = None) -> Scenario:
@@ -320,7 +357,7 @@ class Scenario(_Strict):
                     for lane in self.lanes
                 ],
                 "api": _scaled_behaviours(self.api, x),
-                "faults": [f.model_copy(update={"at_s": f.at_s * x}) for f in self.faults],
+                "faults": [_scaled_fault(f, x) for f in self.faults],
             }
         )
         try:  # scaled up, a duration may pass its bound (spacing_s at most 3600 s, ...)
@@ -328,6 +365,12 @@ class Scenario(_Strict):
         except ValidationError as exc:
             source = f"scenario {self.name!r} at time scale {x:g}"
             raise ScenarioError(describe_validation_error(exc, source)) from None
+
+
+def _scaled_fault(fault: Fault, x: float) -> Fault:
+    """Its time, and a stop's grace (docker's 10 s when not written) like every duration."""
+    grace = fault.grace * x if fault.action == "stop-worker" else None
+    return fault.model_copy(update={"at_s": fault.at_s * x, "grace_s": grace})
 
 
 def _least_scale(written: float, floor: float) -> Decimal:

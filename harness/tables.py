@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich import box
 from rich.console import Group
 from rich.table import Table
@@ -108,8 +110,7 @@ def comparison_table(results: Results) -> Group:
         )
     notes: list[Text] = []
     for fault in results.faults:
-        at = fault["done_at"] - (results.trigger_at or fault["done_at"])
-        notes.append(Text(f"  fault: {fault['action']} {fault['lane']} at {at:.2f} s"))
+        notes.append(_fault_note(fault, results.trigger_at))
     for lane in results.lanes:
         for reason in lane.reasons:
             notes.append(Text(f"  {lane.lane}: {reason}"))
@@ -140,3 +141,15 @@ def scenarios_table(scenarios: list[Scenario]) -> Table:
             scenario.description,
         )
     return table
+
+
+def _fault_note(fault: dict[str, Any], trigger_at: float | None) -> Text:
+    """`fault: stop-worker solo (pid 41) at 1.00-1.31 s`, or what stopped it."""
+    begun_at = fault.get("begun_at", fault["done_at"])  # runs before stop-worker: no begun_at
+    since = trigger_at or begun_at
+    begun, done = begun_at - since, fault["done_at"] - since
+    pid = f" (pid {fault['pid']})" if fault.get("pid") else ""
+    text = f"  fault: {fault['action']} {fault['lane']}{pid} at {begun:.2f}-{done:.2f} s"
+    if fault.get("error"):
+        return Text(f"{text}: FAILED: {fault['error']}", style="bold red")
+    return Text(text)

@@ -46,18 +46,30 @@ class StackStopped(RuntimeError):
 
 @dataclass
 class Lane:
-    """A running lane: its settings as the bot sees them and its two processes."""
+    """A running lane: its settings as the bot sees them, its webhook and its workers.
+
+    A lane starts with one worker; faults may stop it and start others (`workers` keeps
+    every one started, oldest first).
+    """
 
     spec: LaneSpec
     index: int
     env: dict[str, str]
     settings: BotSettings
     web: ServerProcess
-    worker: ServerProcess
+    workers: list[ServerProcess]
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def worker(self) -> ServerProcess:
+        """The newest worker."""
+        return self.workers[-1]
+
+    def oldest_running_worker(self) -> ServerProcess | None:
+        return next((worker for worker in self.workers if worker.alive()), None)
 
     @property
     def webhook_url(self) -> str:
@@ -154,7 +166,7 @@ class LocalStack:
                     env=envs[spec.name],
                     settings=settings[spec.name],
                     web=webs[spec.name].result(),
-                    worker=workers[spec.name].result(),
+                    workers=[workers[spec.name].result()],
                 )
         except BaseException:
             self.stop()  # also the processes still starting: Ctrl-C does not wait for them
@@ -166,9 +178,19 @@ class LocalStack:
     def _start_web(self, name: str, env: dict[str, str]) -> ServerProcess:
         return self._spawn(bot_server.command(), bot_server.READY, f"bot-{name}", env)
 
-    def _start_worker(self, spec: LaneSpec, env: dict[str, str]) -> ServerProcess:
+    def _start_worker(
+        self, spec: LaneSpec, env: dict[str, str], log_name: str | None = None
+    ) -> ServerProcess:
         argv = worker_command(spec, env["CELERY_TASK_QUEUE"], self.spec.worker_loglevel)
-        return self._spawn(argv, WORKER_READY, f"worker-{spec.name}", env)
+        return self._spawn(argv, WORKER_READY, log_name or f"worker-{spec.name}", env)
+
+    def start_worker(self, name: str) -> ServerProcess:
+        """Start one more worker for lane `name` (logged as worker-<lane>.<n>); wait until ready."""
+        lane = self.lanes[name]
+        log_name = f"worker-{name}.{len(lane.workers) + 1}"
+        worker = self._start_worker(lane.spec, lane.env, log_name)
+        lane.workers.append(worker)
+        return worker
 
     def _spawn(
         self,

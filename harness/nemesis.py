@@ -1,0 +1,100 @@
+"""The nemesis: a scenario's faults, injected on time while the run is followed.
+
+Each lane's faults run in order on a thread of their own, so a worker that takes three
+seconds to start (or a warm shutdown that waits for a running task) on one lane never
+delays another lane's fault, nor the polling that follows the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+from .processes import ServerProcess
+from .scenario import Fault, Scenario
+from .stack import Lane, LocalStack
+
+
+def kill_worker(worker: ServerProcess) -> None:
+    """SIGKILL the worker and its pool processes, as the OOM killer or a stop timeout would."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(os.getpgid(worker.pid), signal.SIGKILL)
+    worker.stop(grace_s=5.0)  # reap it and close its log
+
+
+def _oldest(lane: Lane) -> ServerProcess:
+    worker = lane.oldest_running_worker()
+    if worker is None:
+        raise RuntimeError(f"lane {lane.name!r} has no running worker")
+    return worker
+
+
+class Nemesis:
+    """Start with `start(since)`; `done()` once every fault has been injected.
+
+    `record` lists the faults injected so far, each with when it was done (wall clock),
+    the worker PID it acted on, its exit code or the error that stopped it.
+    """
+
+    def __init__(self, stack: LocalStack, scenario: Scenario) -> None:
+        self._stack = stack
+        self._by_lane = {lane.name: scenario.faults_of(lane.name) for lane in scenario.lanes}
+        self._cancelled = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.record: list[dict[str, Any]] = []
+
+    def start(self, since: float) -> None:
+        """Inject each fault `at_s` after `since` (wall clock)."""
+        for lane, faults in self._by_lane.items():
+            if not faults:
+                continue
+            thread = threading.Thread(
+                target=self._run_lane, args=(lane, faults, since), daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def done(self) -> bool:
+        return not any(thread.is_alive() for thread in self._threads)
+
+    def cancel(self) -> None:
+        """Inject nothing more; a fault already begun finishes (the stack's stop ends it)."""
+        self._cancelled.set()
+
+    def join(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def injected(self) -> list[dict[str, Any]]:
+        """The faults injected so far, in the order they began."""
+        with self._lock:
+            return sorted(self.record, key=lambda entry: entry["begun_at"])
+
+    def _run_lane(self, name: str, faults: list[Fault], since: float) -> None:
+        for fault in faults:
+            if self._cancelled.wait(max(0.0, since + fault.at_s - time.time())):
+                return
+            entry: dict[str, Any] = fault.model_dump() | {"lane": name, "begun_at": time.time()}
+            try:
+                entry |= self._inject(self._stack.lanes[name], fault)
+            except Exception as exc:  # the run goes on; the record says what went wrong
+                entry["error"] = f"{type(exc).__name__}: {exc}"
+            entry["done_at"] = time.time()
+            with self._lock:
+                self.record.append(entry)
+
+    def _inject(self, lane: Lane, fault: Fault) -> dict[str, Any]:
+        if fault.action == "start-worker":
+            return {"pid": self._stack.start_worker(lane.name).pid}
+        worker = _oldest(lane)
+        if fault.action == "kill-worker":
+            kill_worker(worker)
+        else:
+            worker.stop(grace_s=fault.grace)
+        return {"pid": worker.pid, "exit_code": worker.popen.returncode}
