@@ -48,13 +48,13 @@ class Nemesis:
         self._lock = threading.Lock()
         self.record: list[dict[str, Any]] = []
 
-    def start(self, since: float) -> None:
-        """Inject each fault `at_s` after `since` (wall clock)."""
+    def start(self, since: dict[str, float]) -> None:
+        """Inject each lane's faults `at_s` after `since[lane]`: its requests answered."""
         for lane, faults in self._by_lane.items():
             if not faults:
                 continue
             thread = threading.Thread(
-                target=self._run_lane, args=(lane, faults, since), daemon=True
+                target=self._run_lane, args=(lane, faults, since[lane]), daemon=True
             )
             thread.start()
             self._threads.append(thread)

@@ -135,16 +135,22 @@ def _settled(history: list[MessageHistory], expected: int) -> bool:
     return len(history) >= expected and all(m.status in ("sent", "failed") for m in history)
 
 
-def send_fixtures(stack: LocalStack, recipients: int = 1) -> list[str]:
+def send_fixtures(
+    stack: LocalStack, recipients: int = 1, answered_at: dict[str, float] | None = None
+) -> list[str]:
     """One signed "fixtures" request per recipient and lane; the errors, if any.
 
     Lanes are sent to one after another: each lane's schedule counts from its own
     requests, and queuing every lane at once on a small machine would make part 0 late.
+    `answered_at`, when given, gets the time each lane's last request was answered.
     """
+    errors: list[str] = []
     with httpx.Client(timeout=10) as client:
-        return [
-            error for lane in stack.lanes.values() for error in _send_lane(client, lane, recipients)
-        ]
+        for lane in stack.lanes.values():
+            errors += _send_lane(client, lane, recipients)
+            if answered_at is not None:
+                answered_at[lane.name] = time.time()
+    return errors
 
 
 def _send_lane(client: httpx.Client, lane: Lane, recipients: int) -> list[str]:
@@ -190,6 +196,7 @@ class _Run:
         self.stack_start_s: float | None = None
         self.trigger_at: float | None = None
         self.triggered_s = 0.0  # how long sending the requests took
+        self.answered_at: dict[str, float] = {}  # per lane: its requests answered, parts queued
         self.verdict_at: float | None = None
         self.trigger_errors: list[str] = []
         self.nemesis = Nemesis(stack, scenario)
@@ -211,7 +218,9 @@ class _Run:
         assert self.collector is not None
         self.collector.mock.patch_behaviours({"failures": self.scenario.api["failures"]})
         self.trigger_at = time.time()
-        self.trigger_errors = send_fixtures(self.stack, self.scenario.flow.recipients)
+        self.trigger_errors = send_fixtures(
+            self.stack, self.scenario.flow.recipients, self.answered_at
+        )
         self.triggered_s = time.time() - self.trigger_at
 
     def follow(self, on_progress: Callable[[Progress], None] | None) -> None:
@@ -226,7 +235,7 @@ class _Run:
         deadline_s = (
             self.triggered_s + scenario.flow.schedule_s + scenario.tolerances.missing_after_s
         )
-        self.nemesis.start(self.trigger_at + self.triggered_s)  # every part is queued by then
+        self.nemesis.start(self.answered_at)
         while True:
             elapsed = time.time() - self.trigger_at
             self.sources = self.collector.collect()

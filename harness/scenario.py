@@ -194,10 +194,10 @@ DEFAULT_GRACE_S = 10.0  # docker's stop timeout: SIGTERM, then SIGKILL 10 s late
 
 
 class Fault(_Strict):
-    """A fault the nemesis injects on one lane, `at_s` after the requests were answered.
+    """A fault the nemesis injects on one lane, `at_s` after the lane's requests were answered.
 
-    Counted from the answers, when every part is queued, a fault strikes at the same
-    point of the schedule at any time scale, however long the webhooks took to queue.
+    Counted from the answers, when every part of the lane is queued, a fault strikes at
+    the same point of its schedule at any time scale, however long the queuing took.
 
     - `kill-worker`: SIGKILL the lane's oldest running worker and its pool processes, as
       the OOM killer does; the messages it holds stay unacked in the broker.

@@ -7,6 +7,7 @@ an empty server (FLUSHALL), so tests never see each other's keys.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -64,3 +65,23 @@ def make_settings(
         return load_settings(**(defaults | overrides))
 
     return make
+
+
+EXTERNAL_REDIS = os.environ.get("STAGGER_EXTERNAL_REDIS", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def external_redis_url() -> str:
+    """The machine's own Redis; skipped when absent, unless CI requires it.
+
+    CI sets STAGGER_REQUIRE_EXTERNAL_REDIS=1, so a missing Redis fails there.
+    """
+    try:
+        client = redis.Redis.from_url(EXTERNAL_REDIS, socket_connect_timeout=1)
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:
+        if os.environ.get("STAGGER_REQUIRE_EXTERNAL_REDIS") == "1":
+            raise
+        pytest.skip(f"no Redis at {EXTERNAL_REDIS}: {exc}")
+    return EXTERNAL_REDIS

@@ -7,7 +7,6 @@ request and must deliver every part, once, through the mock's Graph API.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,22 +221,8 @@ def test_a_redelivered_webhook_queues_the_reply_once(stack: LocalStack) -> None:
     assert len([e for e in journal if e["outcome"] == "accepted"]) == PARTS
 
 
-EXTERNAL_REDIS = os.environ.get("STAGGER_EXTERNAL_REDIS", "redis://127.0.0.1:6379/15")
-
-
-def external_redis() -> str:
-    """The machine's own Redis; CI requires it (STAGGER_REQUIRE_EXTERNAL_REDIS=1)."""
-    try:
-        redis.Redis.from_url(EXTERNAL_REDIS, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("STAGGER_REQUIRE_EXTERNAL_REDIS") == "1":
-            raise
-        pytest.skip(f"no Redis at {EXTERNAL_REDIS}: {exc}")
-    return EXTERNAL_REDIS
-
-
-def test_an_external_broker_carries_a_lane(tmp_path: Path) -> None:
-    url = external_redis()
+def test_an_external_broker_carries_a_lane(tmp_path: Path, external_redis_url: str) -> None:
+    url = external_redis_url
     spec = StackSpec(
         lanes=[LaneSpec(name="external", pool="threads", concurrency=4)],
         broker_url=url,

@@ -479,6 +479,16 @@ SOLO = 'name = "solo"\npool = "solo"\n'
             id="fault-on-unknown-lane",
         ),
         pytest.param(
+            VALID + '\n[[faults]]\nat_s = 3.0\naction = "kill-worker"\ngrace_s = 5\n',
+            ["faults.0: ", "grace_s applies to stop-worker only, not to kill-worker"],
+            id="grace-on-a-kill",
+        ),
+        pytest.param(
+            VALID + '\n[[faults]]\nat_s = 3.0\naction = "restart-broker"\n',
+            ["faults.0.action: ", "'kill-worker', 'stop-worker' or 'start-worker'"],
+            id="unknown-fault",
+        ),
+        pytest.param(
             edited("on_time_s = 2.0", "early_s = 0.1"),
             ["tolerances.on_time_s: Field required"],
             id="no-on-time",
@@ -572,6 +582,43 @@ def test_only_drops_the_faults_of_dropped_lanes() -> None:
 
     assert scenario.only(["solo"]).faults == []
     assert scenario.only(["prefork"]).faults == scenario.faults
+
+
+FAULTS = """
+[[faults]]
+at_s = 4.0
+action = "start-worker"
+
+[[faults]]
+at_s = 1.0
+action = "stop-worker"
+lane = "solo"
+
+[[faults]]
+at_s = 4.0
+action = "stop-worker"
+"""
+
+
+def test_a_fault_without_a_lane_strikes_every_lane_in_time_order() -> None:
+    scenario = parse_scenario(VALID + FAULTS, "faults.toml")
+
+    assert [(f.at_s, f.action) for f in scenario.faults_of("solo")] == [
+        (1.0, "stop-worker"),
+        (4.0, "start-worker"),  # at equal times, the file's order: start, then stop
+        (4.0, "stop-worker"),
+    ]
+    assert [f.action for f in scenario.faults_of("threads")] == ["start-worker", "stop-worker"]
+    assert scenario.only(["threads"]).faults_of("threads") == scenario.faults_of("threads")
+
+
+def test_a_stop_gets_dockers_grace_scaled_like_every_duration() -> None:
+    scenario = parse_scenario(VALID + FAULTS, "faults.toml")
+
+    scaled = scenario.scaled(0.5)
+
+    assert [f.grace for f in scenario.faults if f.action == "stop-worker"] == [10.0, 10.0]
+    assert [(f.at_s, f.grace_s) for f in scaled.faults] == [(2.0, None), (0.5, 5.0), (2.0, 5.0)]
 
 
 def test_only_refuses_unknown_names() -> None:

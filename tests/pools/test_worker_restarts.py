@@ -1,0 +1,86 @@
+"""A worker SIGKILLed after it received the ETA parts, then restarted: the parts stay
+unacked in Redis for the visibility timeout, on every pool ("1 of 22 sent, the rest
+received and never started"). Warm shutdowns and a short visibility timeout lose nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.run import RunOutcome
+
+from .conftest import (
+    RunScenario,
+    assert_as_expected,
+    each_pool,
+    parts,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.pools, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def killed(run_shipped: RunScenario) -> RunOutcome:
+    return run_shipped("worker-killed", 0.25)
+
+
+@pytest.fixture(scope="module")
+def deployed(run_shipped: RunScenario) -> RunOutcome:
+    return run_shipped("worker-deploy", 0.25)
+
+
+def _faults(outcome: RunOutcome, lane: str) -> dict[str, dict]:
+    done = {fault["action"]: fault for fault in outcome.results.faults if fault["lane"] == lane}
+    assert all("error" not in fault for fault in done.values()), done
+    return done
+
+
+@each_pool
+def test_a_killed_worker_never_runs_the_parts_it_received(killed: RunOutcome, pool: str) -> None:
+    """Part 0 is sent; every part due after the kill was received and is never started:
+    neither the killed worker nor the restarted one runs it."""
+    kill_at = _faults(killed, pool)["kill-worker"]["begun_at"]
+    first, *rest = parts(killed, pool)
+    assert first.accepted == 1
+    after = [m for m in rest if m.due is not None and m.due > kill_at]
+    assert after
+    for message in after:
+        assert message.received is not None, f"part {message.seq}"
+        assert message.started is None, f"part {message.seq}"
+        assert message.accepted == 0, f"part {message.seq}"
+    assert killed.lane(pool).missing >= len(after)
+    assert_as_expected(killed, pool)
+
+
+@pytest.mark.parametrize("lane", ["warm-restart", "short-visibility"])
+def test_a_restart_that_gives_the_parts_back_loses_none(killed: RunOutcome, lane: str) -> None:
+    _faults(killed, lane)
+    history = parts(killed, lane)
+    assert [m.accepted for m in history] == [1] * killed.scenario.expected_messages
+    assert_as_expected(killed, lane)
+
+
+@each_pool
+def test_a_rolling_deploy_delivers_every_part_once_in_order(
+    deployed: RunOutcome, pool: str
+) -> None:
+    """On time too, but for parts due while the old worker shuts down warm: it gives them
+    back only once its pool has stopped (about 2 s for prefork, at any time scale)."""
+    lane = f"rolling-{pool}"
+    faults = _faults(deployed, lane)
+    assert set(faults) == {"start-worker", "stop-worker"}
+    stop = faults["stop-worker"]
+    stopping_s = stop["done_at"] - stop["begun_at"]
+    on_time_s = deployed.scenario.tolerances.on_time_s
+    history = parts(deployed, lane)
+    assert [m.accepted for m in history] == [1] * deployed.scenario.expected_messages
+    receipts = [m.api_received_at for m in history]
+    assert receipts == sorted(receipts), "parts reached the API out of seq order"
+    for message in history:
+        assert message.due is not None
+        assert message.lateness_s is not None
+        during_stop = stop["begun_at"] <= message.due <= stop["done_at"]
+        allowed = on_time_s + (stopping_s if during_stop else 0.0)
+        assert message.lateness_s <= allowed, (
+            f"part {message.seq}: {message.lateness_s:.3f} s late, allowed {allowed:.3f} s"
+        )
