@@ -1,8 +1,9 @@
 """The `harness` command line (Typer + Rich).
 
-`harness matrix` and `harness run` run a scenario on the local stack and judge
-every lane; `harness scenarios` lists them; `harness check` judges a stored run
-again. `harness stack` holds a stack up for manual work until Ctrl-C.
+`harness matrix` and `harness run` run a scenario on the local stack, judge
+every lane and write its reports; `harness scenarios` lists them; `harness check`
+judges a stored run again and `harness report` redraws its reports. `harness stack`
+holds a stack up for manual work until Ctrl-C.
 Exit status: 0 every lane as expected, 1 a lane differs, 2 bad input or a run
 that could not be done (the stack did not start, or a part of it failed),
 130 interrupted (partial results are still written).
@@ -196,6 +197,7 @@ def _run(
         if (run_dir / RESULTS).exists():
             console.print(comparison_table(read_results(run_dir)))
             _say(f"partial results: {run_dir / RESULTS}")
+            _report(run_dir)
         raise typer.Exit(130) from None
     except (SettingsError, BrokerError, ServerStartError, ValidationError) as exc:
         message = (
@@ -215,8 +217,23 @@ def _run(
     console.line()
     console.print(comparison_table(outcome.results))
     _say(f"results: {run_dir / RESULTS}")
+    _report(run_dir)
     if not outcome.results.as_expected:
         raise typer.Exit(1)
+
+
+def _report(run_dir: Path) -> None:
+    """Draw the run's reports. The verdict is already out: failing to draw it is said,
+    never turned into an exit status or a traceback."""
+    try:
+        from .report import write_reports  # matplotlib takes ~1 s to import: only to draw
+
+        written = write_reports(run_dir)
+    except (Exception, KeyboardInterrupt) as exc:
+        _say(f"no report: {type(exc).__name__}: {exc}", "yellow")
+        _say(f"to try again: harness report {run_dir}")
+        return
+    _say(f"report: {written.markdown} and {written.html}")
 
 
 @app.command()
@@ -292,6 +309,31 @@ def check(
         _say(f"verdict changed since the run: {line}", "yellow")
     if not again.as_expected:
         raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A run directory or its results.json.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the reports there, with a copy of the results, history and scenario "
+            "file they are drawn from; default: the run directory."
+        ),
+    ] = None,
+) -> None:
+    """Write report.md and report.html (plots in plots/) again from a stored run."""
+    from .report import ReportError, write_reports  # matplotlib: ~1 s to import; only here
+
+    try:
+        written = write_reports(run, out)
+    except (ResultsError, ReportError) as exc:
+        _say(str(exc), "red")
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        _say(f"cannot write the report: {exc.filename}: {exc.strerror}", "red")
+        raise typer.Exit(2) from None
+    _say(f"report: {written.markdown} and {written.html}")
 
 
 def main() -> None:

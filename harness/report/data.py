@@ -1,0 +1,220 @@
+"""What a report shows, derived once from a run's results and history.
+
+The Markdown and HTML writers and the plots all read a `Report`, so every format shows
+the same figures, and each lane keeps one colour and one marker in every plot. Times
+are seconds since the trigger (the first request posted), the x axis of the timelines.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..history import MessageHistory
+from ..results import LaneResult, Results, read_history, read_results, results_path
+
+# Okabe & Ito's colour-blind-safe palette (yellow left out: it vanishes on white paper),
+# each with its own marker shape, so lanes stay apart in grey print too.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+SYMBOLS = ("●", "■", "▲", "◆", "▼", "✚", "✖")  # the markers as text, for the HTML tables
+LATENESS_PLOT = "lateness.svg"
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a lane is drawn everywhere: its colour and its marker."""
+
+    colour: str
+    marker: str  # matplotlib's name
+    symbol: str  # the same shape as a character
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part on a timeline; times in seconds since the trigger, None if it never happened."""
+
+    seq: int
+    due_s: float | None
+    received_s: float | None = None  # the API received the first accepted send
+    responded_s: float | None = None  # the API answered it
+    lateness_s: float | None = None
+    late: bool = False
+    extra_accepted_s: tuple[float, ...] = ()  # further accepted sends: duplicates
+    refused_s: tuple[float, ...] = ()  # sends the API refused or never answered (retried)
+    overtaken: bool = False  # a later part of its request came first, in the judged order
+
+    @property
+    def missing(self) -> bool:
+        return self.received_s is None
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A lane's stored figures (`result`), its style and what the plots and table add."""
+
+    result: LaneResult
+    style: Style
+    parts: list[Part]
+    faults_s: list[tuple[str, float]]  # (what, seconds since the trigger) per fault injected
+    why: str  # the scenario's explanation of the expected verdict
+
+    @property
+    def name(self) -> str:
+        return self.result.lane
+
+    @property
+    def plot(self) -> str:
+        """Its timeline's file name."""
+        return f"timeline-{re.sub(r'[^A-Za-z0-9_-]', '_', self.name)}.svg"
+
+    @property
+    def last_answer_s(self) -> float | None:
+        """When the API answered this lane's last delivered part."""
+        return max((p.responded_s for p in self.parts if p.responded_s is not None), default=None)
+
+    @property
+    def throughput_per_s(self) -> float | None:
+        """Parts delivered per second, from the trigger to the last API answer.
+
+        A lane that keeps up finishes with its schedule; one that falls behind finishes
+        later, so it shows a lower figure for the same parts.
+        """
+        last = self.last_answer_s
+        if last is None or last <= 0:
+            return None
+        return self.result.delivered / last
+
+    @property
+    def lateness(self) -> list[float]:
+        return [p.lateness_s for p in self.parts if p.lateness_s is not None]
+
+
+@dataclass(frozen=True)
+class Report:
+    """A stored run, ready to render."""
+
+    results: Results
+    lanes: list[Lane]
+    scenario_text: str | None  # scenario.toml, verbatim, if the run directory has it
+
+    @property
+    def plots(self) -> list[str]:
+        """Every plot's file name: the lateness across lanes, then a timeline per lane."""
+        return [LATENESS_PLOT, *(lane.plot for lane in self.lanes)]
+
+
+def lane_styles(names: list[str]) -> dict[str, Style]:
+    """One style per lane in the run's lane order; beyond the palette, colours repeat."""
+    return {
+        name: Style(PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)], SYMBOLS[i % len(SYMBOLS)])
+        for i, name in enumerate(names)
+    }
+
+
+def fault_at(fault: dict[str, Any]) -> float | None:
+    """When a fault recorded in results.json struck (epoch s): when it began, else when done."""
+    at = fault.get("begun_at", fault.get("done_at"))
+    return None if at is None else float(at)
+
+
+def origin(results: Results) -> float:
+    """Time zero of every plot: the trigger, or the run's start if it never got that far."""
+    return results.trigger_at if results.trigger_at is not None else results.started_at
+
+
+def _part(m: MessageHistory, zero: float, on_time_s: float, overtaken: bool) -> Part:
+    def since(at: float | None) -> float | None:
+        return None if at is None else at - zero
+
+    accepted = sorted(r.received_at for r in m.api_requests if r.outcome == "accepted")
+    lateness = m.lateness_s
+    return Part(
+        seq=m.seq,
+        due_s=since(m.due),
+        received_s=since(m.api_received_at),
+        responded_s=since(m.api_responded_at),
+        lateness_s=lateness,
+        late=lateness is not None and lateness > on_time_s,
+        extra_accepted_s=tuple(at - zero for at in accepted[1:]),
+        refused_s=tuple(r.received_at - zero for r in m.api_requests if r.outcome != "accepted"),
+        overtaken=overtaken,
+    )
+
+
+def _overtaken(history: list[MessageHistory], order_by: str) -> set[str]:
+    """Message ids of parts some later part of the same request beat to the API, in the
+    order the lane is judged by (API receipt or API response)."""
+
+    def at(m: MessageHistory) -> float | None:
+        return m.api_received_at if order_by == "api_receipt" else m.api_responded_at
+
+    found: set[str] = set()
+    by_request: dict[str, list[MessageHistory]] = {}
+    for m in history:
+        by_request.setdefault(m.correlation_id, []).append(m)
+    for parts in by_request.values():
+        earliest_later = float("inf")  # the first time any higher seq got there
+        for m in sorted(parts, key=lambda m: m.seq, reverse=True):
+            time = at(m)
+            if time is None:
+                continue
+            if earliest_later < time:
+                found.add(m.message_id)
+            earliest_later = min(earliest_later, time)
+    return found
+
+
+def _never_queued(history: list[MessageHistory], messages: int, spacing_s: float) -> list[Part]:
+    """Parts of the reply with no record at all, placed at their nominal due time."""
+    seen = {m.seq for m in history}
+    return [Part(seq, seq * spacing_s) for seq in range(messages) if seq not in seen]
+
+
+def build_report(
+    results: Results, history: dict[str, list[MessageHistory]], scenario_text: str | None = None
+) -> Report:
+    zero = origin(results)
+    definition = results.scenario_definition
+    flow = definition.get("flow", {})
+    messages, spacing_s = int(flow.get("messages", 0)), float(flow.get("spacing_s", 0))
+    why = {lane.get("name"): lane.get("why", "") for lane in definition.get("lanes", [])}
+    styles = lane_styles([lane.lane for lane in results.lanes])
+    lanes = []
+    for result in results.lanes:
+        records = history.get(result.lane, [])
+        overtaken = _overtaken(records, result.order_by)
+        parts = [_part(m, zero, result.on_time_s, m.message_id in overtaken) for m in records]
+        parts += _never_queued(records, messages, spacing_s)
+        faults = [
+            (
+                str(fault.get("action", "fault")) + (" FAILED" if fault.get("error") else ""),
+                at - zero,
+            )
+            for fault in results.faults
+            if fault.get("lane") == result.lane and (at := fault_at(fault)) is not None
+        ]
+        lanes.append(
+            Lane(
+                result=result,
+                style=styles[result.lane],
+                parts=sorted(parts, key=lambda p: p.seq),
+                faults_s=faults,
+                why=why.get(result.lane) or "",
+            )
+        )
+    return Report(results=results, lanes=lanes, scenario_text=scenario_text)
+
+
+def load_report(run_dir: Path) -> Report:
+    """A run directory's results.json and history.jsonl (and scenario.toml, if there).
+
+    Raises `ResultsError` naming the file when either cannot be read.
+    """
+    results = read_results(run_dir)
+    directory = results_path(run_dir).parent
+    scenario = directory / "scenario.toml"
+    text = scenario.read_text(encoding="utf-8") if scenario.is_file() else None
+    return build_report(results, read_history(directory), text)

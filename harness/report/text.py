@@ -1,0 +1,138 @@
+"""The words and figures both report formats print, so Markdown and HTML never disagree.
+
+Each writer only adds its markup around these: the headline, the facts of the run, the
+comparison table's cells, and each lane's verdict line.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from .data import Lane, Report, fault_at
+
+# The comparison table: (heading, alignment) per column, "l" or "r".
+COLUMNS = (
+    ("lane", "l"),
+    ("pool", "l"),
+    ("concurrency", "r"),
+    ("delivered", "r"),
+    ("missing", "r"),
+    ("duplicated", "r"),
+    ("order inversions", "r"),
+    ("late", "r"),
+    ("lateness p50 (s)", "r"),
+    ("p95 (s)", "r"),
+    ("max (s)", "r"),
+    ("throughput (parts/s)", "r"),
+    ("verdict", "l"),
+    ("expected", "l"),
+)
+VERDICT_COLUMN = 12
+EXPECTED_COLUMN = 13
+TABLE_NOTE = (
+    "Lateness: API receipt minus due time (request + countdown). Throughput: parts "
+    "delivered per second, from the request to the lane's last API answer. "
+    "Expected: the scenario's expectation, ✓ when the lane met it."
+)
+PLOTS_NOTE = (
+    "Timelines, one per lane, on one time axis: x is the time since the request, y the part "
+    "(seq). A bar marks when each part was due and the shaded band how long it may take; "
+    "a filled marker is when the API received the part, a hollow one when it answered. A "
+    "ring marks a late part, a diamond one overtaken by a later part, a cross a missing "
+    "one. Each lane keeps its colour and marker in every plot."
+)
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def verdict(lane: Lane) -> str:
+    """`pass`, or `fail (late, out-of-order)`."""
+    result = lane.result
+    return result.verdict + (f" ({', '.join(result.reason_codes)})" if result.reason_codes else "")
+
+
+def expected(lane: Lane) -> str:
+    """What the scenario expects, and whether the lane did it: `fail (late) ✓`."""
+    result = lane.result
+    reasons = f" ({', '.join(result.expected_reasons)})" if result.expected_reasons else ""
+    return f"{result.expected_verdict}{reasons} {'✓' if result.as_expected else '✗'}"
+
+
+def cells(lane: Lane) -> list[str]:
+    """One row of the comparison table, in `COLUMNS` order."""
+    result = lane.result
+    throughput = lane.throughput_per_s
+    pool = result.pool + (" (settings)" if result.pool_set_by == "settings" else "")
+    return [
+        result.lane,
+        pool,
+        "-" if result.concurrency is None else str(result.concurrency),
+        f"{result.delivered}/{result.expected_messages}",
+        str(result.missing),
+        str(result.duplicated),
+        str(result.order_inversions),
+        str(result.late),
+        seconds(result.lateness_p50_s),
+        seconds(result.lateness_p95_s),
+        seconds(result.lateness_max_s),
+        "-" if throughput is None else f"{throughput:.2f}",
+        verdict(lane),
+        expected(lane),
+    ]
+
+
+def headline(report: Report) -> str:
+    results = report.results
+    if not results.complete:
+        return "INTERRUPTED: the run was cut short, figures are partial"
+    if results.as_expected:
+        return "every lane reached the verdict its scenario expects"
+    wrong = [lane.name for lane in report.lanes if not lane.result.as_expected]
+    return f"NOT as expected: {', '.join(wrong)}"
+
+
+def _when(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def facts(report: Report) -> list[tuple[str, str]]:
+    """What ran, when, and how the figures are to be read."""
+    results = report.results
+    definition = results.scenario_definition
+    flow, tolerances = definition.get("flow", {}), definition.get("tolerances", {})
+    scale = results.time_scale
+    found = [
+        ("scenario", f"{results.scenario}: {results.description}"),
+        (
+            "time scale",
+            f"{scale:g}"
+            + ("" if scale == 1 else f" (every duration; x{1 / scale:g} at full length)"),
+        ),
+        (
+            "flow",
+            f"{flow.get('messages', '?')} parts {flow.get('spacing_s', '?')} s apart, "
+            f"{flow.get('recipients', 1)} request(s) per lane",
+        ),
+        (
+            "tolerances",
+            f"late beyond {tolerances.get('on_time_s', '?')} s after due; order judged by "
+            f"{tolerances.get('order_by', 'api_receipt').replace('_', ' ')}",
+        ),
+        ("started", _when(results.started_at)),
+    ]
+    if results.stack_start_s is not None:
+        found.append(("stack start", f"{results.stack_start_s:.1f} s"))
+    if results.trigger_at is not None and results.verdict_at is not None:
+        found.append(("request to verdict", f"{results.verdict_at - results.trigger_at:.1f} s"))
+    found.append(("complete", "yes" if results.complete else "no: interrupted, figures partial"))
+    for fault in results.faults:
+        at, zero = fault_at(fault), results.trigger_at
+        when = "" if at is None or zero is None else f" at {at - zero:.2f} s"
+        pid = f" (pid {fault['pid']})" if fault.get("pid") else ""
+        failed = f": FAILED: {fault['error']}" if fault.get("error") else ""
+        text = f"{fault.get('action', '?')} {fault.get('lane', '?')}{pid}{when}{failed}"
+        found.append(("fault", text))
+    found += [("trigger error", error) for error in results.trigger_errors]
+    return found
