@@ -612,13 +612,13 @@ def test_a_fault_without_a_lane_strikes_every_lane_in_time_order() -> None:
     assert scenario.only(["threads"]).faults_of("threads") == scenario.faults_of("threads")
 
 
-def test_a_stop_gets_dockers_grace_scaled_like_every_duration() -> None:
-    scenario = parse_scenario(VALID + FAULTS, "faults.toml")
+def test_a_stop_gets_dockers_grace_at_any_time_scale() -> None:
+    """Fault times scale; a stop's grace does not: a warm shutdown takes as long scaled."""
+    scenario = parse_scenario(VALID + FAULTS + "grace_s = 30\n", "faults.toml")
 
     scaled = scenario.scaled(0.5)
 
-    assert [f.grace for f in scenario.faults if f.action == "stop-worker"] == [10.0, 10.0]
-    assert [(f.at_s, f.grace_s) for f in scaled.faults] == [(2.0, None), (0.5, 5.0), (2.0, 5.0)]
+    assert [(f.at_s, f.grace) for f in scaled.faults] == [(2.0, 10.0), (0.5, 10.0), (2.0, 30.0)]
 
 
 def test_only_refuses_unknown_names() -> None:
