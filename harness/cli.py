@@ -331,7 +331,7 @@ def report(
         _say(str(exc), "red")
         raise typer.Exit(2) from None
     except OSError as exc:
-        _say(f"cannot write the report: {exc.filename}: {exc.strerror}", "red")
+        _say(f"cannot draw the report: {exc.filename or out or run}: {exc.strerror}", "red")
         raise typer.Exit(2) from None
     _say(f"report: {written.markdown} and {written.html}")
 

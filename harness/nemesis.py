@@ -80,11 +80,19 @@ class Nemesis:
         for fault in faults:
             if self._cancelled.wait(max(0.0, since + fault.at_s - time.time())):
                 return
-            entry: dict[str, Any] = fault.model_dump() | {"lane": name, "begun_at": time.time()}
+            entry: dict[str, Any] = fault.model_dump() | {
+                "lane": name,
+                "scheduled_at": since + fault.at_s,
+                "begun_at": time.time(),
+            }
             try:
                 entry |= self._inject(self._stack.lanes[name], fault)
             except Exception as exc:  # the run goes on; the record says what went wrong
-                entry["error"] = f"{type(exc).__name__}: {exc}"
+                if self._cancelled.is_set():  # the stack is stopping: nothing failed
+                    entry["cancelled"] = True
+                else:  # one line: a worker that did not start carries its whole output
+                    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    entry["error"] = f"{type(exc).__name__}: {first_line}"
             entry["done_at"] = time.time()
             with self._lock:
                 self.record.append(entry)

@@ -27,6 +27,7 @@ STARTED: list[subprocess.Popen[str]] = []
 # Lines kept in memory per process (all of them also go to its log file, when it has one):
 # a worker logs every send, and a long load test must not grow the harness without bound.
 KEPT_LINES = 20_000
+KILL_WAIT_S = 5.0  # how long a SIGKILLed process may take to be reaped
 
 
 class ServerStartError(RuntimeError):
@@ -71,12 +72,12 @@ class ServerProcess:
                 self.popen.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
-                self.popen.wait(timeout=grace_s)
+                self.popen.wait(timeout=KILL_WAIT_S)  # a grace of 0 still waits for the kill
         # The child led its own group (start_new_session), so the group id is its PID.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         for pump in self._pumps:  # the pipes hit EOF once the process is gone
-            pump.join(timeout=grace_s)
+            pump.join(timeout=max(grace_s, KILL_WAIT_S))
         for stream in (self.popen.stdout, self.popen.stderr):
             if stream is not None:
                 stream.close()

@@ -191,6 +191,8 @@ def read_results(path: Path) -> Results:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ResultsError(f"{file}: cannot read results: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         return Results.model_validate_json(text)
     except ValidationError as exc:
@@ -204,6 +206,8 @@ def read_history(run_dir: Path) -> dict[str, list[MessageHistory]]:
         lines = file.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ResultsError(f"{file}: cannot read the history: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     for number, line in enumerate(lines, start=1):
         try:
             record = MessageHistory.model_validate_json(line)
@@ -232,3 +236,26 @@ def recheck(path: Path) -> tuple[Results, Results]:
         }
     )
     return stored, again
+
+
+def describe_fault(fault: dict[str, Any], trigger_at: float | None) -> str:
+    """`stop-worker solo (pid 41) at 1.30-2.10 s, scheduled 1.30 s`, or why it failed.
+
+    Times count from the trigger. Results written before faults recorded `begun_at` and
+    `scheduled_at` have only `done_at`.
+    """
+    done_at = fault.get("done_at")
+    begun_at = fault.get("begun_at", done_at)
+    zero = trigger_at if trigger_at is not None else begun_at
+    text = f"{fault.get('action', '?')} {fault.get('lane') or 'every lane'}"
+    if fault.get("pid"):
+        text += f" (pid {fault['pid']})"
+    if zero is not None and begun_at is not None and done_at is not None:
+        text += f" at {begun_at - zero:.2f}-{done_at - zero:.2f} s"
+    if zero is not None and fault.get("scheduled_at") is not None:
+        text += f", scheduled {fault['scheduled_at'] - zero:.2f} s"
+    if fault.get("cancelled"):
+        return text + ": cancelled, the run was stopping"
+    if fault.get("error"):
+        return text + f": FAILED: {fault['error']}"
+    return text

@@ -270,6 +270,7 @@ class _Run:
 
     def results(self) -> tuple[Results, dict[str, LaneVerdict]]:
         verdicts = judge(self.scenario, self.sources.history)
+        faults = self.nemesis.injected()  # a fault that could not be done: not as expected
         concurrency = {name: _concurrency(events) for name, events in self.sources.events.items()}
         lanes = [
             lane_result(verdict, self.scenario, concurrency.get(name))
@@ -280,7 +281,9 @@ class _Run:
             description=self.scenario.description,
             time_scale=self.scenario.time_scale,
             complete=self.complete,
-            as_expected=self.complete and all(lane.as_expected for lane in lanes),
+            as_expected=self.complete
+            and all(lane.as_expected for lane in lanes)
+            and not any(fault.get("error") for fault in faults),
             started_at=self.started_at,
             finished_at=time.time(),
             stack_start_s=self.stack_start_s,
@@ -289,7 +292,7 @@ class _Run:
             versions=versions(self.broker_version),
             lanes=lanes,
             trigger_errors=self.trigger_errors,
-            faults=self.nemesis.injected(),
+            faults=faults,
             scenario_definition=self.scenario.model_dump(mode="json"),
         )
         return results, verdicts

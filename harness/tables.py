@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .results import LaneResult, Results
+from .results import LaneResult, Results, describe_fault
 from .run import Progress
 from .scenario import Scenario
 from .stack import LocalStack
@@ -110,7 +108,8 @@ def comparison_table(results: Results) -> Group:
         )
     notes: list[Text] = []
     for fault in results.faults:
-        notes.append(_fault_note(fault, results.trigger_at))
+        line = f"  fault: {describe_fault(fault, results.trigger_at)}"
+        notes.append(Text(line, style="bold red" if fault.get("error") else ""))
     for lane in results.lanes:
         for reason in lane.reasons:
             notes.append(Text(f"  {lane.lane}: {reason}"))
@@ -141,15 +140,3 @@ def scenarios_table(scenarios: list[Scenario]) -> Table:
             scenario.description,
         )
     return table
-
-
-def _fault_note(fault: dict[str, Any], trigger_at: float | None) -> Text:
-    """`fault: stop-worker solo (pid 41) at 1.00-1.31 s`, or what stopped it."""
-    begun_at = fault.get("begun_at", fault["done_at"])  # runs before stop-worker: no begun_at
-    since = trigger_at or begun_at
-    begun, done = begun_at - since, fault["done_at"] - since
-    pid = f" (pid {fault['pid']})" if fault.get("pid") else ""
-    text = f"  fault: {fault['action']} {fault['lane']}{pid} at {begun:.2f}-{done:.2f} s"
-    if fault.get("error"):
-        return Text(f"{text}: FAILED: {fault['error']}", style="bold red")
-    return Text(text)

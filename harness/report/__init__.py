@@ -55,7 +55,8 @@ def write_reports(run: Path, out: Path | None = None) -> Written:
     Given another `out`, the run's results, history and scenario file are copied there
     too, so that directory is a small run of its own: `harness report OUT` redraws it.
     Raises `ResultsError` (naming the file) if the run cannot be read, `ReportError` if
-    `out` is a file or another run's directory (its results are never overwritten).
+    `out` is a file, a run's directory, or a non-empty directory with no earlier report
+    in it: only an earlier report is ever overwritten.
     """
     report = load_report(run)
     run_dir = results_path(run).parent
@@ -65,11 +66,18 @@ def write_reports(run: Path, out: Path | None = None) -> Written:
         raise ReportError(f"{out} is a file; give a directory for the report")
     if elsewhere and (out / "processes.json").exists():
         raise ReportError(f"{out} holds a run of its own; give another directory for the report")
+    if elsewhere and out.is_dir() and any(out.iterdir()) and not (out / REPORT_MD).exists():
+        raise ReportError(
+            f"{out} is not empty and holds no earlier report; give a new or empty directory, "
+            "or one with a report to replace"
+        )
     out.mkdir(parents=True, exist_ok=True)
     if elsewhere:
-        for name in SOURCES:
+        for name in SOURCES:  # a source this run lacks must not survive from an earlier one
             if (run_dir / name).is_file():
                 write_atomic(out / name, (run_dir / name).read_text(encoding="utf-8"))
+            else:
+                (out / name).unlink(missing_ok=True)
     plots = draw(report)
     plots_dir = out / PLOTS_DIR
     plots_dir.mkdir(exist_ok=True)

@@ -216,5 +216,5 @@ def load_report(run_dir: Path) -> Report:
     results = read_results(run_dir)
     directory = results_path(run_dir).parent
     scenario = directory / "scenario.toml"
-    text = scenario.read_text(encoding="utf-8") if scenario.is_file() else None
+    text = scenario.read_text(encoding="utf-8", errors="replace") if scenario.is_file() else None
     return build_report(results, read_history(directory), text)

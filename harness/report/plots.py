@@ -205,7 +205,7 @@ def timeline_svg(report: Report, lane: Lane, x_max: float | None = None) -> str:
         concurrency = "" if result.concurrency is None else f", concurrency {result.concurrency}"
         title = f"{result.lane} ({result.pool} pool{concurrency}): {verdict(lane)}"
         ax.set_title(title, loc="left")
-        ax.set_xlabel(f"time since the request ({_unit(report)})")
+        ax.set_xlabel(f"time since the first request ({_unit(report)})")
         ax.set_ylabel("part (seq)")
         ax.set_xlim(0, x_max if x_max is not None else _x_limit(report))
         ax.set_ylim(-0.8, rows - 0.2)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .data import Lane, Report, fault_at
+from ..results import describe_fault
+from .data import Lane, Report
 
 # The comparison table: (heading, alignment) per column, "l" or "r".
 COLUMNS = (
@@ -35,7 +36,7 @@ TABLE_NOTE = (
     "Expected: the scenario's expectation, ✓ when the lane met it."
 )
 PLOTS_NOTE = (
-    "Timelines, one per lane, on one time axis: x is the time since the request, y the part "
+    "Timelines, one per lane, on one time axis: x is the time since the first request, y the part "
     "(seq). A bar marks when each part was due and the shaded band how long it may take; "
     "a filled marker is when the API received the part, a hollow one when it answered. A "
     "ring marks a late part, a diamond one overtaken by a later part, a cross a missing "
@@ -127,12 +128,6 @@ def facts(report: Report) -> list[tuple[str, str]]:
     if results.trigger_at is not None and results.verdict_at is not None:
         found.append(("request to verdict", f"{results.verdict_at - results.trigger_at:.1f} s"))
     found.append(("complete", "yes" if results.complete else "no: interrupted, figures partial"))
-    for fault in results.faults:
-        at, zero = fault_at(fault), results.trigger_at
-        when = "" if at is None or zero is None else f" at {at - zero:.2f} s"
-        pid = f" (pid {fault['pid']})" if fault.get("pid") else ""
-        failed = f": FAILED: {fault['error']}" if fault.get("error") else ""
-        text = f"{fault.get('action', '?')} {fault.get('lane', '?')}{pid}{when}{failed}"
-        found.append(("fault", text))
+    found += [("fault", describe_fault(fault, results.trigger_at)) for fault in results.faults]
     found += [("trigger error", error) for error in results.trigger_errors]
     return found

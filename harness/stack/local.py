@@ -112,6 +112,7 @@ class LocalStack:
         self.mock_url = ""
         self.lanes: dict[str, Lane] = {}
         self._processes: dict[str, ServerProcess] = {}
+        self._worker_starts: dict[str, int] = {}  # per lane, the initial worker included
         self._lock = threading.Lock()
         self._started = False
         self._stopping = False
@@ -187,7 +188,9 @@ class LocalStack:
     def start_worker(self, name: str) -> ServerProcess:
         """Start one more worker for lane `name` (logged as worker-<lane>.<n>); wait until ready."""
         lane = self.lanes[name]
-        log_name = f"worker-{name}.{len(lane.workers) + 1}"
+        with self._lock:  # a failed start keeps its number: its log is not appended to
+            self._worker_starts[name] = self._worker_starts.get(name, 1) + 1
+            log_name = f"worker-{name}.{self._worker_starts[name]}"
         worker = self._start_worker(lane.spec, lane.env, log_name)
         lane.workers.append(worker)
         return worker

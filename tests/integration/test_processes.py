@@ -43,15 +43,19 @@ def test_stop_ends_the_process_even_when_the_block_fails() -> None:
     assert server.stop() == server.popen.returncode  # idempotent
 
 
-def test_a_process_ignoring_sigterm_is_killed() -> None:
-    argv = [
-        sys.executable,
-        "-c",
-        "import signal, time\n"
-        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "print('mock-meta-api listening on http://127.0.0.1:1', flush=True)\n"
-        "time.sleep(60)",
-    ]
-    server = start_server(argv, READY)
+IGNORES_SIGTERM = [
+    sys.executable,
+    "-c",
+    "import signal, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('mock-meta-api listening on http://127.0.0.1:1', flush=True)\n"
+    "time.sleep(60)",
+]
+
+
+@pytest.mark.parametrize("grace_s", [0.5, 0.0], ids=["grace", "no-grace"])
+def test_a_process_ignoring_sigterm_is_killed(grace_s: float) -> None:
+    """`docker stop -t 0` too: no grace at all still waits for the SIGKILL to land."""
+    server = start_server(IGNORES_SIGTERM, READY)
     assert server.url == "http://127.0.0.1:1"
-    assert server.stop(grace_s=0.5) == -9
+    assert server.stop(grace_s=grace_s) == -9

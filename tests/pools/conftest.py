@@ -17,6 +17,7 @@ from harness.run import RunOutcome, run_scenario
 from harness.scenario import Scenario, load_scenario
 
 POOLS = ("solo", "prefork", "threads", "gevent")
+CONCURRENT_POOLS = ("prefork", "threads", "gevent")
 each_pool = pytest.mark.parametrize("pool", POOLS)
 
 RunScenario = Callable[..., RunOutcome]

@@ -7,7 +7,7 @@ import pytest
 
 from harness.run import RunOutcome
 
-from .conftest import POOLS, RunScenario, assert_as_expected, parts
+from .conftest import CONCURRENT_POOLS, RunScenario, assert_as_expected, parts
 
 pytestmark = [pytest.mark.integration, pytest.mark.pools, pytest.mark.timeout(300)]
 
@@ -31,7 +31,7 @@ def test_under_solo_every_part_after_the_hung_one_waits(outcome: RunOutcome) -> 
     assert_as_expected(outcome, "solo")
 
 
-@pytest.mark.parametrize("pool", [pool for pool in POOLS if pool != "solo"])
+@pytest.mark.parametrize("pool", CONCURRENT_POOLS)
 def test_concurrent_pools_send_every_other_part_on_time(outcome: RunOutcome, pool: str) -> None:
     on_time_s = outcome.scenario.tolerances.on_time_s
     for message in parts(outcome, pool):

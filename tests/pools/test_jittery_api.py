@@ -7,7 +7,7 @@ import pytest
 
 from harness.run import RunOutcome
 
-from .conftest import POOLS, RunScenario, assert_as_expected, parts
+from .conftest import CONCURRENT_POOLS, RunScenario, assert_as_expected, parts
 
 pytestmark = [pytest.mark.integration, pytest.mark.pools, pytest.mark.timeout(300)]
 
@@ -24,7 +24,7 @@ def test_solo_keeps_order(outcome: RunOutcome) -> None:
     assert_as_expected(outcome, "solo")
 
 
-@pytest.mark.parametrize("pool", [pool for pool in POOLS if pool != "solo"])
+@pytest.mark.parametrize("pool", CONCURRENT_POOLS)
 def test_concurrent_pools_complete_sends_out_of_order(outcome: RunOutcome, pool: str) -> None:
     lane = outcome.lane(pool)
     assert lane.delivered == outcome.scenario.expected_messages

@@ -8,7 +8,7 @@ import pytest
 from harness.run import RunOutcome
 
 from .conftest import (
-    POOLS,
+    CONCURRENT_POOLS,
     RunScenario,
     assert_as_expected,
     assert_exactly_once_in_order_on_time,
@@ -41,6 +41,6 @@ def test_solo_delivers_every_part_once_but_later_by_latency_minus_spacing_each(
     assert_as_expected(outcome, "solo")
 
 
-@pytest.mark.parametrize("pool", [pool for pool in POOLS if pool != "solo"])
+@pytest.mark.parametrize("pool", CONCURRENT_POOLS)
 def test_concurrent_pools_stay_on_time(outcome: RunOutcome, pool: str) -> None:
     assert_exactly_once_in_order_on_time(outcome, pool)

@@ -89,7 +89,7 @@ def failing_history() -> list[MessageHistory]:
 
 
 KILL = {"action": "kill-worker", "lane": "gevent", "at_s": 1.5, "pid": 4242}
-FAULT = KILL | {"begun_at": TRIGGER + 1.5, "done_at": TRIGGER + 1.6}
+FAULT = KILL | {"scheduled_at": TRIGGER + 1.5, "begun_at": TRIGGER + 1.5, "done_at": TRIGGER + 1.6}
 
 
 def store(
@@ -221,7 +221,7 @@ def test_every_plot_is_drawn_linked_and_inlined(drawn: tuple[Results, Written]) 
         assert "svg" in figures[f"plot-{name.removesuffix('.svg')}"]
     for lane in ("solo", "gevent"):
         labels = text_of(written.markdown.parent / "plots" / f"timeline-{lane}.svg")
-        assert "time since the request (s, at time scale 0.25)" in labels
+        assert "time since the first request (s, at time scale 0.25)" in labels
         assert "part (seq)" in labels
         assert f"{lane} ({lane} pool, concurrency" in labels
     assert "lateness (s, at time scale 0.25)" in text_of(written.plots[0])
@@ -276,8 +276,13 @@ def test_a_failing_lane_shows_its_reasons_and_mismatch_in_both_formats(
     assert escape(mismatch) in markdown
     assert markdown.startswith("# incident: NOT as expected: gevent\n")
     assert '<p class="status bad">NOT as expected: gevent</p>' in html
-    assert "- **fault**: kill-worker gevent (pid 4242) at 1.50 s\n" in markdown
-    assert "<dt>fault</dt><dd>kill-worker gevent (pid 4242) at 1.50 s</dd>" in html
+    assert (
+        "- **fault**: kill-worker gevent (pid 4242) at 1.50-1.60 s, scheduled 1.50 s\n" in markdown
+    )
+    assert (
+        "<dt>fault</dt><dd>kill-worker gevent (pid 4242) at 1.50-1.60 s, scheduled 1.50 s</dd>"
+        in html
+    )
 
 
 def test_the_html_is_one_self_contained_page(drawn: tuple[Results, Written]) -> None:
@@ -323,11 +328,14 @@ def test_an_interrupted_run_says_so_in_both_formats(tmp_path: Path) -> None:
     html = written.html.read_text(encoding="utf-8")
     assert f'<p class="status warn">{headline}</p>' in html
     assert "NOT AS EXPECTED" not in html, "an unfinished lane is not judged against expectations"
-    assert "kill-worker solo (pid 4242) at 1.50 s: FAILED: ProcessLookupError: gone" in html
+    assert (
+        "kill-worker solo (pid 4242) at 1.50-1.60 s, scheduled 1.50 s: "
+        "FAILED: ProcessLookupError: gone" in html
+    )
     assert "missing: never accepted (18)" in text_of(tmp_path / "plots" / "timeline-solo.svg")
 
 
-@pytest.mark.parametrize("sample", ["incident", "slow-api", "jittery-api"])
+@pytest.mark.parametrize("sample", ["incident", "slow-api", "jittery-api", "worker-killed"])
 def test_the_committed_sample_is_drawn_again_from_its_own_files(
     sample: str, tmp_path: Path
 ) -> None:
@@ -343,6 +351,10 @@ def test_the_committed_sample_is_drawn_again_from_its_own_files(
     assert rows == [lane.lane for lane in results.lanes]
     committed = {path.name for path in (stored / "plots").iterdir()}
     assert {path.name for path in written.plots} == committed
+    # Drawing is deterministic: a sample that differs was not redrawn after a report change.
+    for drawn in [written.markdown, written.html, *written.plots]:
+        kept = stored / drawn.relative_to(tmp_path)
+        assert drawn.read_bytes() == kept.read_bytes(), f"redraw {stored}: {kept.name} is stale"
 
 
 # -- harness report -------------------------------------------------------------------------------
@@ -403,7 +415,14 @@ def test_harness_report_refuses_what_it_cannot_draw(tmp_path: Path) -> None:
     assert f"{no_history / HISTORY}: cannot read the history" in output
     assert not (no_history / REPORT_HTML).exists()
 
-    for result in (missing, invalid, no_history):
+    binary = tmp_path / "binary"
+    store(binary, {"solo": [part("solo", 0)]})
+    (binary / HISTORY).write_bytes(b"\xff\xfe not text")
+    code, output = run_cli(str(binary))
+    assert code == 2
+    assert f"{binary / HISTORY}: not UTF-8 text" in output
+
+    for result in (missing, invalid, no_history, binary):
         assert "Traceback" not in run_cli(str(result))[1]
 
 
@@ -427,3 +446,24 @@ def test_harness_report_never_writes_over_a_file_or_another_run(tmp_path: Path) 
     assert f"{other} holds a run of its own" in output
     assert (other / RESULTS).read_text() == before
     assert not (other / REPORT_MD).exists()
+
+    unrelated = tmp_path / "unrelated"
+    unrelated.mkdir()
+    (unrelated / RESULTS).write_text("not a report's")
+    code, output = run_cli(str(run_dir), "--out", str(unrelated))
+    assert code == 2
+    assert f"{unrelated} is not empty and holds no earlier report" in output
+    assert (unrelated / RESULTS).read_text() == "not a report's"
+
+
+def test_out_drops_a_source_the_run_does_not_have(tmp_path: Path) -> None:
+    """A scenario.toml left from an earlier report would be shown as this run's."""
+    run_dir = tmp_path / "run"
+    store(run_dir, {"solo": [part("solo", seq) for seq in range(PARTS)]})
+    sample = tmp_path / "sample"
+    assert run_cli(str(run_dir), "--out", str(sample))[0] == 0
+    (run_dir / "scenario.toml").unlink(missing_ok=True)
+
+    assert run_cli(str(run_dir), "--out", str(sample))[0] == 0
+
+    assert not (sample / "scenario.toml").exists()

@@ -16,6 +16,7 @@ from harness.results import (
     LaneResult,
     Results,
     ResultsError,
+    describe_fault,
     judge,
     lane_result,
     read_results,
@@ -138,3 +139,35 @@ def test_a_damaged_history_line_is_named_by_its_number(tmp_path: Path) -> None:
 
     with pytest.raises(ResultsError, match=rf"{HISTORY}:3"):
         recheck(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("fault", "line"),
+    [
+        pytest.param(
+            {"action": "kill-worker", "lane": "solo", "pid": 41, "scheduled_at": 101.0}
+            | {"begun_at": 101.0, "done_at": 101.02},
+            "kill-worker solo (pid 41) at 1.00-1.02 s, scheduled 1.00 s",
+            id="done",
+        ),
+        pytest.param(
+            {"action": "kill-worker", "lane": "solo", "done_at": 101.5},
+            "kill-worker solo at 1.50-1.50 s",
+            id="before-begun_at-was-recorded",
+        ),
+        pytest.param(
+            {"action": "start-worker", "lane": "solo", "begun_at": 102.0, "done_at": 109.0}
+            | {"error": "ServerStartError: no ready line"},
+            "start-worker solo at 2.00-9.00 s: FAILED: ServerStartError: no ready line",
+            id="failed",
+        ),
+        pytest.param(
+            {"action": "start-worker", "lane": "solo", "begun_at": 102.0, "done_at": 103.0}
+            | {"cancelled": True},
+            "start-worker solo at 2.00-3.00 s: cancelled, the run was stopping",
+            id="cancelled",
+        ),
+    ],
+)
+def test_a_fault_is_described_from_the_trigger(fault: dict, line: str) -> None:
+    assert describe_fault(fault, trigger_at=100.0) == line
