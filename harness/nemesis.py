@@ -21,9 +21,9 @@ from .stack import Lane, LocalStack
 
 def kill_worker(worker: ServerProcess) -> None:
     """SIGKILL the worker and its pool processes, as the OOM killer or a stop timeout would."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(os.getpgid(worker.pid), signal.SIGKILL)
-    worker.stop(grace_s=5.0)  # reap it and close its log
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(worker.pid, signal.SIGKILL)  # it leads its own process group
+    worker.stop(grace_s=0.0)  # reap it and close its log
 
 
 def _oldest(lane: Lane) -> ServerProcess:
@@ -36,8 +36,9 @@ def _oldest(lane: Lane) -> ServerProcess:
 class Nemesis:
     """Start with `start(since)`; `done()` once every fault has been injected.
 
-    `record` lists the faults injected so far, each with when it was done (wall clock),
-    the worker PID it acted on, its exit code or the error that stopped it.
+    `injected()` lists the faults injected so far, each with when it was scheduled, began
+    and was done (wall clock), the worker PID it acted on, its exit code, or the error
+    that stopped it.
     """
 
     def __init__(self, stack: LocalStack, scenario: Scenario) -> None:
@@ -46,7 +47,7 @@ class Nemesis:
         self._cancelled = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self.record: list[dict[str, Any]] = []
+        self._record: list[dict[str, Any]] = []
 
     def start(self, since: dict[str, float]) -> None:
         """Inject each lane's faults `at_s` after `since[lane]`: its requests answered."""
@@ -74,7 +75,7 @@ class Nemesis:
     def injected(self) -> list[dict[str, Any]]:
         """The faults injected so far, in the order they began."""
         with self._lock:
-            return sorted(self.record, key=lambda entry: entry["begun_at"])
+            return sorted(self._record, key=lambda entry: entry["begun_at"])
 
     def _run_lane(self, name: str, faults: list[Fault], since: float) -> None:
         for fault in faults:
@@ -95,7 +96,7 @@ class Nemesis:
                     entry["error"] = f"{type(exc).__name__}: {first_line}"
             entry["done_at"] = time.time()
             with self._lock:
-                self.record.append(entry)
+                self._record.append(entry)
 
     def _inject(self, lane: Lane, fault: Fault) -> dict[str, Any]:
         if fault.action == "start-worker":

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from harness.results import HISTORY, RESULTS, LaneResult, Results, judge, lane_result, recheck
-from harness.scenario import SCENARIO_DIR, load_scenario, parse_scenario
+from harness.scenario import SCENARIO_DIR, load_scenario, parse_scenario, shipped_names
 from harness.waiting import wait_for
 
 from .test_stack_lifecycle import STOP_DEADLINE_S, survivors
@@ -352,8 +352,8 @@ def test_a_signal_during_a_run_writes_partial_results_and_stops_everything(
         pytest.param(
             ["run", "nope"],
             [
-                "no scenario named 'nope'; shipped: incident, jittery-api, settings-solo, "
-                "slow-api (or give a path to a .toml file)"
+                f"no scenario named 'nope'; shipped: {', '.join(shipped_names())} "
+                "(or give a path to a .toml file)"
             ],
             id="unknown-scenario",
         ),
