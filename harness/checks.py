@@ -196,6 +196,10 @@ def _parts(n: int) -> str:
     return "part" if n == 1 else "parts"
 
 
+def _its(items: Sequence[object]) -> str:
+    return "its" if len(items) == 1 else "their"
+
+
 def _n_parts(items: Sequence[object]) -> str:
     """`1 part` / `3 parts`."""
     return f"{len(items)} {_parts(len(items))}"
@@ -283,7 +287,7 @@ def check_lane(
             Finding(
                 "late",
                 f"{_n_parts(late.late)} reached the API more than {tolerances.on_time_s:g} s "
-                f"after their due time (worst: {worst[0]}, {worst[1]:.2f} s late)",
+                f"after {_its(late.late)} due time (worst: {worst[0]}, {worst[1]:.2f} s late)",
             )
         )
     if late.early:
@@ -292,7 +296,7 @@ def check_lane(
             Finding(
                 "early",
                 f"{_n_parts(late.early)} reached the API more than {tolerances.early_s:g} s "
-                f"before their due time (worst: {worst[0]}, {-worst[1]:.2f} s early)",
+                f"before {_its(late.early)} due time (worst: {worst[0]}, {-worst[1]:.2f} s early)",
             )
         )
     return LaneVerdict(

@@ -34,7 +34,8 @@ def _oldest(lane: Lane) -> ServerProcess:
 
 
 class Nemesis:
-    """Start with `start(since)`; `done()` once every fault has been injected.
+    """`start_lane(lane)` when a lane's requests are answered; `done()` once every fault
+    of the lanes started has been injected.
 
     `injected()` lists the faults injected so far, each with when it was scheduled, began
     and was done (wall clock), the worker PID it acted on, its exit code, or the error
@@ -49,16 +50,16 @@ class Nemesis:
         self._lock = threading.Lock()
         self._record: list[dict[str, Any]] = []
 
-    def start(self, since: dict[str, float]) -> None:
-        """Inject each lane's faults `at_s` after `since[lane]`: its requests answered."""
-        for lane, faults in self._by_lane.items():
-            if not faults:
-                continue
-            thread = threading.Thread(
-                target=self._run_lane, args=(lane, faults, since[lane]), daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+    def start_lane(self, lane: str) -> None:
+        """The lane's requests were just answered: inject its faults `at_s` after now."""
+        faults = self._by_lane.get(lane)
+        if not faults or self._cancelled.is_set():
+            return
+        thread = threading.Thread(
+            target=self._run_lane, args=(lane, faults, time.time()), daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
 
     def done(self) -> bool:
         return not any(thread.is_alive() for thread in self._threads)

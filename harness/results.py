@@ -232,7 +232,9 @@ def recheck(path: Path) -> tuple[Results, Results]:
     again = stored.model_copy(
         update={
             "lanes": lanes,
-            "as_expected": stored.complete and all(lane.as_expected for lane in lanes),
+            "as_expected": stored.complete
+            and all(lane.as_expected for lane in lanes)
+            and not any(fault.get("error") for fault in stored.faults),
         }
     )
     return stored, again

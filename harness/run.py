@@ -136,20 +136,22 @@ def _settled(history: list[MessageHistory], expected: int) -> bool:
 
 
 def send_fixtures(
-    stack: LocalStack, recipients: int = 1, answered_at: dict[str, float] | None = None
+    stack: LocalStack,
+    recipients: int = 1,
+    on_answered: Callable[[str], None] | None = None,
 ) -> list[str]:
     """One signed "fixtures" request per recipient and lane; the errors, if any.
 
     Lanes are sent to one after another: each lane's schedule counts from its own
     requests, and queuing every lane at once on a small machine would make part 0 late.
-    `answered_at`, when given, gets the time each lane's last request was answered.
+    `on_answered(lane)` is called as soon as a lane's requests are answered.
     """
     errors: list[str] = []
     with httpx.Client(timeout=10) as client:
         for lane in stack.lanes.values():
             errors += _send_lane(client, lane, recipients)
-            if answered_at is not None:
-                answered_at[lane.name] = time.time()
+            if on_answered is not None:
+                on_answered(lane.name)
     return errors
 
 
@@ -196,7 +198,6 @@ class _Run:
         self.stack_start_s: float | None = None
         self.trigger_at: float | None = None
         self.triggered_s = 0.0  # how long sending the requests took
-        self.answered_at: dict[str, float] = {}  # per lane: its requests answered, parts queued
         self.verdict_at: float | None = None
         self.trigger_errors: list[str] = []
         self.nemesis = Nemesis(stack, scenario)
@@ -218,13 +219,13 @@ class _Run:
         assert self.collector is not None
         self.collector.mock.patch_behaviours({"failures": self.scenario.api["failures"]})
         self.trigger_at = time.time()
-        self.trigger_errors = send_fixtures(
-            self.stack, self.scenario.flow.recipients, self.answered_at
+        self.trigger_errors = send_fixtures(  # each lane's faults count from its answers
+            self.stack, self.scenario.flow.recipients, self.nemesis.start_lane
         )
         self.triggered_s = time.time() - self.trigger_at
 
     def follow(self, on_progress: Callable[[Progress], None] | None) -> None:
-        """Let the nemesis inject faults; poll until every lane settles or the deadline passes.
+        """Poll until every lane settles (and every fault is done) or the deadline passes.
 
         The deadline counts from the last request sent, so no part is missing before its
         due time plus `missing_after_s`, however long the requests took to send.
@@ -235,7 +236,6 @@ class _Run:
         deadline_s = (
             self.triggered_s + scenario.flow.schedule_s + scenario.tolerances.missing_after_s
         )
-        self.nemesis.start(self.answered_at)
         while True:
             elapsed = time.time() - self.trigger_at
             self.sources = self.collector.collect()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..results import HISTORY, RESULTS, results_path, write_atomic
+from ..results import HISTORY, RESULTS, ResultsError, read_results, results_path, write_atomic
 from .data import Report, build_report, load_report
 from .html import render_html
 from .markdown import render_markdown
@@ -55,8 +55,9 @@ def write_reports(run: Path, out: Path | None = None) -> Written:
     Given another `out`, the run's results, history and scenario file are copied there
     too, so that directory is a small run of its own: `harness report OUT` redraws it.
     Raises `ResultsError` (naming the file) if the run cannot be read, `ReportError` if
-    `out` is a file, a run's directory, or a non-empty directory with no earlier report
-    in it: only an earlier report is ever overwritten.
+    `out` is a file, a run's directory, a non-empty directory with no earlier report in
+    it, or the report of another scenario: only an earlier report of the same scenario
+    is ever overwritten.
     """
     report = load_report(run)
     run_dir = results_path(run).parent
@@ -71,6 +72,13 @@ def write_reports(run: Path, out: Path | None = None) -> Written:
             f"{out} is not empty and holds no earlier report; give a new or empty directory, "
             "or one with a report to replace"
         )
+    if elsewhere and (out / RESULTS).is_file():
+        earlier = _scenario_of(out)
+        if earlier != report.results.scenario:
+            raise ReportError(
+                f"{out} holds a report of scenario {earlier!r}, not {report.results.scenario!r}; "
+                "give its own directory, or an empty one"
+            )
     out.mkdir(parents=True, exist_ok=True)
     if elsewhere:
         for name in SOURCES:  # a source this run lacks must not survive from an earlier one
@@ -91,3 +99,11 @@ def write_reports(run: Path, out: Path | None = None) -> Written:
     write_atomic(out / REPORT_MD, render_markdown(report, PLOTS_DIR))
     write_atomic(out / REPORT_HTML, render_html(report, plots))
     return Written(out / REPORT_MD, out / REPORT_HTML, written)
+
+
+def _scenario_of(directory: Path) -> str | None:
+    """The scenario of the report already in `directory` (None if its results are unreadable)."""
+    try:
+        return read_results(directory).scenario
+    except ResultsError:
+        return None

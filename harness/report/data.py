@@ -80,10 +80,11 @@ class Lane:
         """Parts delivered per second, from the trigger to the last API answer.
 
         A lane that keeps up finishes with its schedule; one that falls behind finishes
-        later, so it shows a lower figure for the same parts.
+        later, so it shows a lower figure for the same parts. A lane that lost parts has
+        none: its last answer says nothing of how fast it got through the schedule.
         """
         last = self.last_answer_s
-        if last is None or last <= 0:
+        if last is None or last <= 0 or self.result.missing:
             return None
         return self.result.delivered / last
 

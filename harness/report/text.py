@@ -91,6 +91,11 @@ def headline(report: Report) -> str:
     if results.as_expected:
         return "every lane reached the verdict its scenario expects"
     wrong = [lane.name for lane in report.lanes if not lane.result.as_expected]
+    wrong += [
+        f"{fault.get('action')} {fault.get('lane')} failed"
+        for fault in results.faults
+        if fault.get("error")
+    ]
     return f"NOT as expected: {', '.join(wrong)}"
 
 

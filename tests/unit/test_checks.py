@@ -414,7 +414,7 @@ def test_example_one_late_part_of_three() -> None:
 
     assert verdict.codes == ["late"]
     assert verdict.reasons[0].text.endswith(
-        f"reached the API more than {on_time:g} s after their due time "
+        f"reached the API more than {on_time:g} s after its due time "
         f"(worst: part 2, {on_time + 0.5:.2f} s late)"
     )
     assert verdict.lateness.p50_s == pytest.approx(0.3)

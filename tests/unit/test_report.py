@@ -6,6 +6,7 @@ run_scenario writes it), then drawn by `write_reports` or `harness report` as us
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from html import escape as escape_html
@@ -454,6 +455,22 @@ def test_harness_report_never_writes_over_a_file_or_another_run(tmp_path: Path) 
     assert code == 2
     assert f"{unrelated} is not empty and holds no earlier report" in output
     assert (unrelated / RESULTS).read_text() == "not a report's"
+
+
+def test_out_never_replaces_another_scenarios_report(tmp_path: Path) -> None:
+    """`--out reports/incident` given the wrong run must not wipe the committed sample."""
+    run_dir = tmp_path / "run"
+    store(run_dir, {"solo": [part("solo", seq) for seq in range(PARTS)]})
+    sample = tmp_path / "sample"
+    assert run_cli(str(run_dir), "--out", str(sample))[0] == 0
+    other = json.loads((sample / RESULTS).read_text()) | {"scenario": "slow-api"}
+    (sample / RESULTS).write_text(json.dumps(other))
+
+    code, output = run_cli(str(run_dir), "--out", str(sample))
+
+    assert code == 2
+    assert f"{sample} holds a report of scenario 'slow-api', not 'incident'" in output
+    assert json.loads((sample / RESULTS).read_text())["scenario"] == "slow-api"
 
 
 def test_out_drops_a_source_the_run_does_not_have(tmp_path: Path) -> None:
