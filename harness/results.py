@@ -240,14 +240,27 @@ def recheck(path: Path) -> tuple[Results, Results]:
     return stored, again
 
 
+def seconds(value: float | None) -> str:
+    """A duration in the tables and reports: `0.25`, or `-` when there is none."""
+    return "-" if value is None else f"{value:.2f}"
+
+
+def fault_at(fault: dict[str, Any]) -> float | None:
+    """When a fault recorded in results.json struck (epoch s): when it began, else when done.
+
+    Results written before faults recorded `begun_at` have only `done_at`.
+    """
+    at = fault.get("begun_at", fault.get("done_at"))
+    return None if at is None else float(at)
+
+
 def describe_fault(fault: dict[str, Any], trigger_at: float | None) -> str:
     """`stop-worker solo (pid 41) at 1.30-2.10 s, scheduled 1.30 s`, or why it failed.
 
-    Times count from the trigger. Results written before faults recorded `begun_at` and
-    `scheduled_at` have only `done_at`.
+    Times count from the trigger.
     """
     done_at = fault.get("done_at")
-    begun_at = fault.get("begun_at", done_at)
+    begun_at = fault_at(fault)
     zero = trigger_at if trigger_at is not None else begun_at
     text = f"{fault.get('action', '?')} {fault.get('lane') or 'every lane'}"
     if fault.get("pid"):

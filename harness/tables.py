@@ -7,7 +7,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .results import LaneResult, Results, describe_fault
+from .results import LaneResult, Results, describe_fault, seconds
 from .run import Progress
 from .scenario import Scenario
 from .stack import LocalStack
@@ -29,10 +29,6 @@ def lanes_table(stack: LocalStack) -> Table:
     return table
 
 
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
 def progress_table(progress: Progress) -> Table:
     """Delivered / expected and lateness so far, per lane, while the run goes on."""
     scenario = progress.scenario
@@ -49,7 +45,7 @@ def progress_table(progress: Progress) -> Table:
             f"{verdict.delivery.delivered}/{verdict.delivery.expected}",
             str(len(late.late)),
             str(verdict.order.inversions),
-            f"{_seconds(late.p50_s)} / {_seconds(late.max_s)}",
+            f"{seconds(late.p50_s)} / {seconds(late.max_s)}",
             "settled" if progress.settled.get(name) else "running",
         )
     return table
@@ -100,9 +96,9 @@ def comparison_table(results: Results) -> Group:
             str(lane.missing),
             str(lane.duplicated),
             str(lane.order_inversions),
-            _seconds(lane.lateness_p50_s),
-            _seconds(lane.lateness_p95_s),
-            _seconds(lane.lateness_max_s),
+            seconds(lane.lateness_p50_s),
+            seconds(lane.lateness_p95_s),
+            seconds(lane.lateness_max_s),
             _verdict(lane),
             expected,
         )

@@ -10,10 +10,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..history import MessageHistory
-from ..results import LaneResult, Results, read_history, read_results, results_path
+from ..results import (
+    LaneResult,
+    Results,
+    fault_at,
+    read_history,
+    read_results,
+    results_path,
+)
 
 # Okabe & Ito's colour-blind-safe palette (yellow left out: it vanishes on white paper),
 # each with its own marker shape, so lanes stay apart in grey print too.
@@ -113,12 +119,6 @@ def lane_styles(names: list[str]) -> dict[str, Style]:
         name: Style(PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)], SYMBOLS[i % len(SYMBOLS)])
         for i, name in enumerate(names)
     }
-
-
-def fault_at(fault: dict[str, Any]) -> float | None:
-    """When a fault recorded in results.json struck (epoch s): when it began, else when done."""
-    at = fault.get("begun_at", fault.get("done_at"))
-    return None if at is None else float(at)
 
 
 def origin(results: Results) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..results import describe_fault
+from ..results import describe_fault, seconds
 from .data import Lane, Report
 
 # The comparison table: (heading, alignment) per column, "l" or "r".
@@ -42,10 +42,6 @@ PLOTS_NOTE = (
     "ring marks a late part, a diamond one overtaken by a later part, a cross a missing "
     "one. Each lane keeps its colour and marker in every plot."
 )
-
-
-def seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
 
 
 def verdict(lane: Lane) -> str:
