@@ -73,7 +73,9 @@ class Results(BaseModel):
     description: str
     time_scale: float
     complete: bool = Field(description="False when the run was interrupted: figures are partial.")
-    as_expected: bool = Field(description="Every lane reached the verdict its scenario expects.")
+    as_expected: bool = Field(
+        description="Every lane reached the verdict its scenario expects; every fault was done."
+    )
     started_at: float
     finished_at: float
     stack_start_s: float | None
@@ -217,6 +219,16 @@ def read_history(run_dir: Path) -> dict[str, list[MessageHistory]]:
     return dict(by_lane)
 
 
+def run_as_expected(complete: bool, lanes: list[LaneResult], faults: list[dict[str, Any]]) -> bool:
+    """A run is as expected when it ran to the end, every lane reached the verdict its
+    scenario expects, and every fault was done (a fault not done: not the scenario)."""
+    return (
+        complete
+        and all(lane.as_expected for lane in lanes)
+        and not any(fault.get("error") for fault in faults)
+    )
+
+
 def recheck(path: Path) -> tuple[Results, Results]:
     """The stored results, and the same run judged again from its stored history."""
     stored = read_results(path)
@@ -232,9 +244,7 @@ def recheck(path: Path) -> tuple[Results, Results]:
     again = stored.model_copy(
         update={
             "lanes": lanes,
-            "as_expected": stored.complete
-            and all(lane.as_expected for lane in lanes)
-            and not any(fault.get("error") for fault in stored.faults),
+            "as_expected": run_as_expected(stored.complete, lanes, stored.faults),
         }
     )
     return stored, again

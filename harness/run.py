@@ -29,6 +29,7 @@ from .results import (
     Results,
     judge,
     lane_result,
+    run_as_expected,
     versions,
     write_atomic,
     write_jsonl,
@@ -270,7 +271,7 @@ class _Run:
 
     def results(self) -> tuple[Results, dict[str, LaneVerdict]]:
         verdicts = judge(self.scenario, self.sources.history)
-        faults = self.nemesis.injected()  # a fault that could not be done: not as expected
+        faults = self.nemesis.injected()
         concurrency = {name: _concurrency(events) for name, events in self.sources.events.items()}
         lanes = [
             lane_result(verdict, self.scenario, concurrency.get(name))
@@ -281,9 +282,7 @@ class _Run:
             description=self.scenario.description,
             time_scale=self.scenario.time_scale,
             complete=self.complete,
-            as_expected=self.complete
-            and all(lane.as_expected for lane in lanes)
-            and not any(fault.get("error") for fault in faults),
+            as_expected=run_as_expected(self.complete, lanes, faults),
             started_at=self.started_at,
             finished_at=time.time(),
             stack_start_s=self.stack_start_s,
