@@ -119,18 +119,28 @@ def _namer(history: Sequence[MessageHistory]) -> Callable[[str], str]:
     return by_seq
 
 
-def delivery(history: Sequence[MessageHistory], expected: int, requests: int = 1) -> Delivery:
+def delivery(
+    history: Sequence[MessageHistory],
+    expected: int,
+    requests: int = 1,
+    correlations: Sequence[str] | None = None,
+) -> Delivery:
     """Each request must get seq 0 .. expected/requests - 1, each accepted by the API once.
 
     A part is missing whether it was never queued or never sent; a request with no part at
     all counts whole. A part beyond the reply's length, or of a request too many, is
-    unexpected, so it cannot stand in for a missing one.
+    unexpected, so it cannot stand in for a missing one. `correlations` names the requests
+    when they are known (a load test logs each one it sent); else any `requests` count.
     """
     per_request = expected // requests if requests else 0
     by_request: dict[str, dict[int, MessageHistory]] = defaultdict(dict)
     for m in history:
         by_request[m.correlation_id][m.seq] = m
-    answered = sorted(by_request)[:requests]
+    answered = (
+        sorted(by_request)[:requests]
+        if correlations is None
+        else [c for c in correlations if c in by_request]
+    )
     missing: list[str] = []
     delivered = 0
     for correlation in answered:
@@ -238,14 +248,16 @@ def check_lane(
     tolerances: Tolerances,
     expected_messages: int,
     requests: int = 1,
+    correlations: Sequence[str] | None = None,
 ) -> LaneVerdict:
     """Every check on one lane's history, and the reasons it fails (none: it passes).
 
-    `expected_messages` counts the parts of all `requests` (one reply each).
+    `expected_messages` counts the parts of all `requests` (one reply each), named by
+    `correlations` when known.
     """
     name = _namer(history)
     by_id = {m.message_id: m for m in history}
-    got = delivery(history, expected_messages, requests)
+    got = delivery(history, expected_messages, requests, correlations)
     receipt, response = order(history, "api_receipt"), order(history, "api_response")
     late = lateness(history, tolerances)
     reasons: list[Finding] = []

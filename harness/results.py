@@ -21,6 +21,7 @@ from mock_meta_api.config import describe_validation_error
 
 from .checks import LaneVerdict, check_lane
 from .history import MessageHistory
+from .load.figures import LoadResult
 from .scenario import Scenario
 
 SCHEMA_VERSION = 1
@@ -90,6 +91,9 @@ class Results(BaseModel):
     scenario_definition: dict[str, Any] = Field(
         description="The scenario as run: its lanes, with every duration already scaled."
     )
+    load: LoadResult | None = Field(
+        default=None, description="A load test's figures per lane (scenarios with [load])."
+    )
 
 
 class ResultsError(ValueError):
@@ -145,18 +149,38 @@ def lane_result(verdict: LaneVerdict, scenario: Scenario, concurrency: int | Non
     )
 
 
-def judge(scenario: Scenario, history: dict[str, list[MessageHistory]]) -> dict[str, LaneVerdict]:
-    """Every lane of the (scaled) scenario checked against its history."""
-    return {
-        lane.name: check_lane(
-            history.get(lane.name, []),
+def judge(
+    scenario: Scenario,
+    history: dict[str, list[MessageHistory]],
+    requests: dict[str, list[str]] | None = None,
+) -> dict[str, LaneVerdict]:
+    """Every lane of the (scaled) scenario checked against its history.
+
+    `requests` names each lane's requests when a load test made them (their number is
+    known only once it ran); otherwise each lane had one request per recipient.
+    """
+    verdicts = {}
+    for lane in scenario.lanes:
+        mine = history.get(lane.name, [])
+        if requests is None:
+            expected, count = scenario.expected_messages, scenario.flow.recipients
+            verdicts[lane.name] = check_lane(mine, lane, scenario.tolerances, expected, count)
+            continue
+        correlations = requests.get(lane.name, [])
+        verdicts[lane.name] = check_lane(
+            mine,
             lane,
             scenario.tolerances,
-            scenario.expected_messages,
-            scenario.flow.recipients,
+            len(correlations) * scenario.flow.messages,
+            len(correlations),
+            correlations,
         )
-        for lane in scenario.lanes
-    }
+    return verdicts
+
+
+def load_requests(load: LoadResult | None) -> dict[str, list[str]] | None:
+    """The requests each lane's verdict judges, as a load test recorded them."""
+    return None if load is None else {lane.lane: lane.correlations for lane in load.lanes}
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -219,11 +243,21 @@ def read_history(run_dir: Path) -> dict[str, list[MessageHistory]]:
     return dict(by_lane)
 
 
-def run_as_expected(complete: bool, lanes: list[LaneResult], faults: list[dict[str, Any]]) -> bool:
+def run_as_expected(
+    complete: bool,
+    lanes: list[LaneResult],
+    faults: list[dict[str, Any]],
+    load: LoadResult | None = None,
+) -> bool:
     """A run is as expected when it ran to the end, every lane reached the verdict its
-    scenario expects, and every fault was done (a fault not done: not the scenario)."""
+    scenario expects, every fault was done (a fault not done: not the scenario), and no
+    lane expected to pass exceeded a load threshold (one expected to fail may)."""
+    within = load is None or not any(
+        load.exceeded_by(lane.lane) for lane in lanes if lane.expected_verdict == "pass"
+    )
     return (
         complete
+        and within
         and all(lane.as_expected for lane in lanes)
         and not any(fault.get("error") for fault in faults)
     )
@@ -238,13 +272,13 @@ def recheck(path: Path) -> tuple[Results, Results]:
     except ValidationError as exc:
         source = f"{results_path(path)}: scenario_definition"
         raise ResultsError(describe_validation_error(exc, source)) from None
-    verdicts = judge(scenario, read_history(run_dir))
+    verdicts = judge(scenario, read_history(run_dir), load_requests(stored.load))
     concurrency = {lane.lane: lane.concurrency for lane in stored.lanes}
     lanes = [lane_result(v, scenario, concurrency.get(name)) for name, v in verdicts.items()]
     again = stored.model_copy(
         update={
             "lanes": lanes,
-            "as_expected": run_as_expected(stored.complete, lanes, stored.faults),
+            "as_expected": run_as_expected(stored.complete, lanes, stored.faults, stored.load),
         }
     )
     return stored, again

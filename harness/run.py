@@ -21,6 +21,9 @@ import httpx
 from .bot.flow import correlation_for
 from .checks import LaneVerdict
 from .history import MessageHistory, build_history
+from .load.driver import LoadDriver, LoadPlan
+from .load.figures import expected_requests, load_result
+from .load.lanes import LoadLane
 from .mock_admin import MockAdmin
 from .nemesis import Nemesis
 from .results import (
@@ -41,6 +44,8 @@ from .stack.local import interrupts_deferred
 from .workload import inbound_text, new_inbound_id, post_inbound
 
 POLL_S = 0.25
+# Locust's own start (imports) and shutdown (statistics written), beyond the load's time.
+LOAD_SLACK_S = 20.0
 
 
 def stack_spec(scenario: Scenario, broker_url: str | None = None) -> StackSpec:
@@ -181,6 +186,25 @@ def _send_lane(client: httpx.Client, lane: Lane, recipients: int) -> list[str]:
     return errors
 
 
+def load_plan(scenario: Scenario, stack: LocalStack) -> LoadPlan:
+    """Every lane's webhook under the scenario's [load], judged by its own flow."""
+    assert scenario.load is not None
+    first = next(iter(stack.lanes.values()))
+    return LoadPlan(
+        load=scenario.load,
+        lanes=[
+            LoadLane(lane.name, lane.phone_number_id, lane.webhook_url)
+            for lane in stack.lanes.values()
+        ],
+        mock_url=stack.mock_url,
+        parts=scenario.flow.messages,
+        spacing_s=scenario.flow.spacing_s,
+        missing_grace_s=scenario.tolerances.missing_after_s,
+        app_secret=first.settings.whatsapp_app_secret,
+        fixtures_keyword=first.settings.fixtures_keyword,
+    )
+
+
 def _concurrency(events: list[dict[str, Any]]) -> int | None:
     """As the worker reported it; a solo worker runs one task at a time, whatever it was told."""
     ready = [e for e in events if e.get("event") == "worker_ready"]
@@ -206,6 +230,8 @@ class _Run:
         self.collector: _Collector | None = None
         self.sources = _Sources()
         self.complete = False
+        self.load: LoadDriver | None = None
+        self.load_exit_code: int | None = None
 
     def start(self, on_started: Callable[[LocalStack], None] | None) -> None:
         self.stack.start()
@@ -219,11 +245,28 @@ class _Run:
         """Re-apply the mock's failures (outage windows count from now), then send."""
         assert self.collector is not None
         self.collector.mock.patch_behaviours({"failures": self.scenario.api["failures"]})
+        if self.scenario.load is not None:
+            self.load = LoadDriver(load_plan(self.scenario, self.stack), self.stack.run_dir)
+            self.load.start()
+            self.trigger_at = time.time()  # faults count from the load's start
+            for lane in self.stack.lanes:
+                self.nemesis.start_lane(lane)
+            return
         self.trigger_at = time.time()
         self.trigger_errors = send_fixtures(  # each lane's faults count from its answers
             self.stack, self.scenario.flow.recipients, self.nemesis.start_lane
         )
         self.triggered_s = time.time() - self.trigger_at
+
+    def requests(self) -> dict[str, list[str]] | None:
+        """Under load, each lane's requests so far (None: one request per recipient)."""
+        if self.load is None:
+            return None
+        queued = {
+            name: {m.correlation_id for m in history}
+            for name, history in self.sources.history.items()
+        }
+        return expected_requests(self.load.requests(), {n: set() for n in self.stack.lanes} | queued)
 
     def follow(self, on_progress: Callable[[Progress], None] | None) -> None:
         """Poll until every lane settles (and every fault is done) or the deadline passes.
@@ -237,17 +280,28 @@ class _Run:
         deadline_s = (
             self.triggered_s + scenario.flow.schedule_s + scenario.tolerances.missing_after_s
         )
+        if scenario.load is not None:
+            deadline_s += scenario.load.run_time_s + LOAD_SLACK_S
         while True:
             elapsed = time.time() - self.trigger_at
             self.sources = self.collector.collect()
+            requests = self.requests()
             settled = {
-                name: _settled(history, scenario.expected_messages)
+                name: _settled(
+                    history,
+                    scenario.expected_messages
+                    if requests is None
+                    else len(requests.get(name, [])) * scenario.flow.messages,
+                )
                 for name, history in self.sources.history.items()
             }
+            load_done = self.load is None or self.load.finished()
             if on_progress is not None:
-                verdicts = judge(scenario, self.sources.history)
+                verdicts = judge(scenario, self.sources.history, requests)
                 on_progress(Progress(scenario, elapsed, deadline_s, verdicts, settled))
-            if (all(settled.values()) and self.nemesis.done()) or elapsed >= deadline_s:
+            if (load_done and all(settled.values()) and self.nemesis.done()) or (
+                elapsed >= deadline_s
+            ):
                 break
             elapsed = time.time() - self.trigger_at
             time.sleep(max(0.0, min(POLL_S, deadline_s - elapsed)))
@@ -262,6 +316,8 @@ class _Run:
 
     def stop(self) -> None:
         self.nemesis.cancel()
+        if self.load is not None:  # before the stack: its last delivery figures need the mock
+            self.load_exit_code = self.load.stop()
         try:
             if self.collector is not None:
                 self.collector.close()
@@ -270,19 +326,30 @@ class _Run:
             self.nemesis.join(timeout_s=5.0)  # a fault begun ends with the stack
 
     def results(self) -> tuple[Results, dict[str, LaneVerdict]]:
-        verdicts = judge(self.scenario, self.sources.history)
+        requests = self.requests()
+        verdicts = judge(self.scenario, self.sources.history, requests)
         faults = self.nemesis.injected()
         concurrency = {name: _concurrency(events) for name, events in self.sources.events.items()}
         lanes = [
             lane_result(verdict, self.scenario, concurrency.get(name))
             for name, verdict in verdicts.items()
         ]
+        load = None
+        if self.load is not None and self.scenario.load is not None and requests is not None:
+            load = load_result(
+                self.scenario.load,
+                self.load.requests(),
+                requests,
+                self.load.summary(),
+                self.load_exit_code,
+                self.trigger_at or self.started_at,
+            )
         results = Results(
             scenario=self.scenario.name,
             description=self.scenario.description,
             time_scale=self.scenario.time_scale,
             complete=self.complete,
-            as_expected=run_as_expected(self.complete, lanes, faults),
+            as_expected=run_as_expected(self.complete, lanes, faults, load),
             started_at=self.started_at,
             finished_at=time.time(),
             stack_start_s=self.stack_start_s,
@@ -293,6 +360,7 @@ class _Run:
             trigger_errors=self.trigger_errors,
             faults=faults,
             scenario_definition=self.scenario.model_dump(mode="json"),
+            load=load,
         )
         return results, verdicts
 

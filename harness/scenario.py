@@ -27,6 +27,7 @@ from pydantic import (
 from mock_meta_api.config import Behaviours, describe_validation_error
 
 from .bot.settings import BotSettings, Pool
+from .load.shapes import Shape
 from .stack.spec import SETTING_NAMES, check_unique_lanes, checked_env
 
 # Below these the harness cannot time a run faithfully, whatever the scale. Celery's ETA timer
@@ -228,6 +229,55 @@ class Fault(_Strict):
         return DEFAULT_GRACE_S if self.grace_s is None else self.grace_s
 
 
+class Thresholds(_Strict):
+    """Bounds on a load test, per lane; a lane expected to pass that exceeds one fails the run."""
+
+    max_fail_ratio: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None,
+        description="Failed webhook requests and delivery failures over all of a lane's rows.",
+    )
+    max_lateness_p95_s: Annotated[float, Field(gt=0, le=3600)] | None = Field(
+        default=None, description="The p95 of a lane's delivery lateness (s); scales with the run."
+    )
+
+
+class Load(_Strict):
+    """A Locust load test instead of one request per lane: every lane under the same load.
+
+    `users` and `spawn_rate` are per lane: each lane's webhook gets that many users, each
+    posting a signed inbound text every `pace_s` seconds (`fixtures_share` of them
+    "fixtures"), shaped over `run_time_s` by `shape`.
+    """
+
+    users: Annotated[int, Field(ge=1, le=500)]
+    spawn_rate: Annotated[float, Field(gt=0, le=1000)] = Field(
+        default=1.0, description="Users started per second, per lane."
+    )
+    run_time_s: Annotated[float, Field(gt=0, le=3600)]
+    pace_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=5.0, description="Seconds between one user's requests (0: no wait)."
+    )
+    shape: Shape = "steady"
+    fixtures_share: Annotated[float, Field(ge=0, le=1)] = 0.9
+    workers: Annotated[int, Field(ge=0, le=8)] = Field(
+        default=0, description="Locust worker processes under a master; 0: one process."
+    )
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    def scaled(self, x: float) -> Load:
+        p95 = self.thresholds.max_lateness_p95_s
+        return self.model_copy(
+            update={
+                "run_time_s": self.run_time_s * x,
+                "pace_s": self.pace_s * x,
+                "spawn_rate": self.spawn_rate / x,
+                "thresholds": self.thresholds.model_copy(
+                    update={"max_lateness_p95_s": None if p95 is None else p95 * x}
+                ),
+            }
+        )
+
+
 class Scenario(_Strict):
     """A whole run: flow, lanes, mock behaviours, tolerances and faults."""
 
@@ -244,6 +294,9 @@ class Scenario(_Strict):
     tolerances: Tolerances
     lanes: Annotated[list[LaneScenario], Field(min_length=1, max_length=15)]
     faults: list[Fault] = Field(default_factory=list)
+    load: Load | None = Field(
+        default=None, description="A Locust load test; unset: one request per recipient."
+    )
 
     @field_validator("settings")
     @classmethod
@@ -261,7 +314,14 @@ class Scenario(_Strict):
     def _lanes(self) -> Scenario:
         names = [lane.name for lane in self.lanes]
         check_unique_lanes(names)
+        if self.load is not None and self.flow.recipients != 1:
+            raise ValueError(
+                "flow.recipients: a load test's users come from [load] (users per lane); "
+                f"remove recipients (got {self.flow.recipients})"
+            )
         last_s = self.flow.schedule_s + self.tolerances.missing_after_s
+        if self.load is not None:  # faults count from the load's start
+            last_s += self.load.run_time_s
         for i, fault in enumerate(self.faults):
             if fault.at_s > last_s:
                 raise ValueError(
@@ -358,6 +418,7 @@ class Scenario(_Strict):
                 ],
                 "api": _scaled_behaviours(self.api, x),
                 "faults": [_scaled_fault(f, x) for f in self.faults],
+                "load": None if self.load is None else self.load.scaled(x),
             }
         )
         try:  # scaled up, a duration may pass its bound (spacing_s at most 3600 s, ...)
