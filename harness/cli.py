@@ -78,6 +78,27 @@ ScenarioArg = Annotated[str, typer.Argument(help="A shipped scenario's name or a
 TimeScaleOpt = Annotated[float | None, typer.Option(help=TIME_SCALE_HELP)]
 OutOpt = Annotated[Path | None, typer.Option(help="Run directory; default under reports/runs/.")]
 BrokerOpt = Annotated[str | None, typer.Option(help=BROKER_HELP)]
+FailRatioOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-fail-ratio",
+        help="Load scenarios: a lane's failure-ratio bound (0..1); overrides [load.thresholds].",
+    ),
+]
+LatenessOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-lateness-p95",
+        help="Load scenarios: a lane's delivery-lateness p95 bound, in the scenario's seconds "
+        "(scaled with it); overrides [load.thresholds].",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", help="Load scenarios: Locust worker processes under a master (0: one process)."
+    ),
+]
 
 
 @app.command()
@@ -159,11 +180,19 @@ def stack(
         raise typer.Exit(2) from None
 
 
-def _load(name: str, pools: list[str] | None, time_scale: float | None) -> tuple[Scenario, str]:
+def _load(
+    name: str,
+    pools: list[str] | None,
+    time_scale: float | None,
+    load: dict[str, float | int | None] | None = None,
+) -> tuple[Scenario, str]:
+    """The scenario as it will run: lanes picked, load options applied, time scaled."""
     try:
         scenario, text = load_scenario(name)
         if pools:
             scenario = scenario.only(pools)
+        if load and any(value is not None for value in load.values()):
+            scenario = scenario.with_load_options(**load)
         return scenario.scaled(time_scale), text
     except ScenarioError as exc:
         _say(str(exc), "red")
@@ -176,9 +205,10 @@ def _run(
     time_scale: float | None,
     out: Path | None,
     broker: str | None,
+    load: dict[str, float | int | None] | None = None,
 ) -> None:
     """Run a scenario with live progress, print the comparison, exit with the verdict."""
-    scenario, text = _load(name, pools, time_scale)
+    scenario, text = _load(name, pools, time_scale, load)
     run_dir = _run_dir(out, scenario.name)
     live = Live(Text(f"starting the stack for {scenario.name}..."), console=console)
     try:
@@ -242,9 +272,13 @@ def matrix(
     time_scale: TimeScaleOpt = None,
     out: OutOpt = None,
     broker_url: BrokerOpt = None,
+    max_fail_ratio: FailRatioOpt = None,
+    max_lateness_p95: LatenessOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Run every lane of a scenario side by side (default: the incident on all four pools)."""
-    _run(scenario, None, time_scale, out, broker_url)
+    load = {"max_fail_ratio": max_fail_ratio, "max_lateness_p95_s": max_lateness_p95}
+    _run(scenario, None, time_scale, out, broker_url, load | {"workers": workers})
 
 
 @app.command()
@@ -257,9 +291,13 @@ def run(
     time_scale: TimeScaleOpt = None,
     out: OutOpt = None,
     broker_url: BrokerOpt = None,
+    max_fail_ratio: FailRatioOpt = None,
+    max_lateness_p95: LatenessOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Run one scenario, all its lanes or those picked with --pool."""
-    _run(scenario, pool, time_scale, out, broker_url)
+    load = {"max_fail_ratio": max_fail_ratio, "max_lateness_p95_s": max_lateness_p95}
+    _run(scenario, pool, time_scale, out, broker_url, load | {"workers": workers})
 
 
 @app.command()

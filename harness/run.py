@@ -266,7 +266,8 @@ class _Run:
             name: {m.correlation_id for m in history}
             for name, history in self.sources.history.items()
         }
-        return expected_requests(self.load.requests(), {n: set() for n in self.stack.lanes} | queued)
+        lanes: dict[str, set[str]] = {name: set() for name in self.stack.lanes}
+        return expected_requests(self.load.requests(), lanes | queued)
 
     def follow(self, on_progress: Callable[[Progress], None] | None) -> None:
         """Poll until every lane settles (and every fault is done) or the deadline passes.

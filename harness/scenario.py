@@ -351,6 +351,33 @@ class Scenario(_Strict):
         mine = [f for f in self.faults if f.lane is None or f.lane == lane]
         return sorted(mine, key=lambda fault: fault.at_s)
 
+    def with_load_options(
+        self,
+        max_fail_ratio: float | None = None,
+        max_lateness_p95_s: float | None = None,
+        workers: int | None = None,
+    ) -> Scenario:
+        """The command line's thresholds and Locust workers over the [load] table's."""
+        if self.load is None:
+            raise ScenarioError(
+                f"scenario {self.name!r} has no [load] table: --max-fail-ratio, "
+                "--max-lateness-p95 and --workers apply to load scenarios only"
+            )
+        thresholds = self.load.thresholds.model_dump()
+        for key, value in (
+            ("max_fail_ratio", max_fail_ratio),
+            ("max_lateness_p95_s", max_lateness_p95_s),
+        ):
+            if value is not None:
+                thresholds[key] = value
+        load = self.load.model_dump() | {"thresholds": thresholds}
+        if workers is not None:
+            load["workers"] = workers
+        try:
+            return self.model_copy(update={"load": Load.model_validate(load)})
+        except ValidationError as exc:
+            raise ScenarioError(describe_validation_error(exc, "command line: load")) from None
+
     def lane(self, name: str) -> LaneScenario:
         return next(lane for lane in self.lanes if lane.name == name)
 

@@ -27,6 +27,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#0
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 SYMBOLS = ("●", "■", "▲", "◆", "▼", "✚", "✖")  # the markers as text, for the HTML tables
 LATENESS_PLOT = "lateness.svg"
+LOAD_PLOT = "load.svg"
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,10 @@ class Report:
 
     @property
     def plots(self) -> list[str]:
-        """Every plot's file name: the lateness across lanes, then a timeline per lane."""
-        return [LATENESS_PLOT, *(lane.plot for lane in self.lanes)]
+        """Every plot's file name: the lateness across lanes, a timeline per lane, and the
+        load over time when a load test ran."""
+        load = [LOAD_PLOT] if self.results.load is not None else []
+        return [LATENESS_PLOT, *(lane.plot for lane in self.lanes), *load]
 
 
 def lane_styles(names: list[str]) -> dict[str, Style]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from html import escape
 
-from .data import LATENESS_PLOT, Lane, Report
+from .data import LATENESS_PLOT, LOAD_PLOT, Lane, Report
+from .load import LOAD_COLUMNS, LOAD_NOTE, load_facts, load_rows
 from .text import (
     COLUMNS,
     EXPECTED_COLUMN,
@@ -131,6 +132,7 @@ def render_html(report: Report, plots: dict[str, str]) -> str:
         *_comparison(report),
         "<h2>Verdicts</h2>",
         *_verdicts(report),
+        *_load_section(report, plots),
         "<h2>Lateness across lanes</h2>",
         _figure(
             LATENESS_PLOT,
@@ -159,3 +161,30 @@ def render_html(report: Report, plots: dict[str, str]) -> str:
         "</html>",
     ]
     return "\n".join(out) + "\n"
+
+
+def _load_section(report: Report, plots: dict[str, str]) -> list[str]:
+    load = report.results.load
+    if load is None:
+        return []
+    head = "".join(f'<th class="{align}">{escape(name)}</th>' for name, align in LOAD_COLUMNS)
+    rows = [
+        "<tr>"
+        + "".join(
+            f'<td class="{align}">{escape(cell)}</td>'
+            for cell, (_, align) in zip(row, LOAD_COLUMNS, strict=True)
+        )
+        + "</tr>"
+        for row in load_rows(load)
+    ]
+    return [
+        "<h2>Load</h2>",
+        "<ul>",
+        *(f"<li>{escape(fact)}</li>" for fact in load_facts(load)),
+        "</ul>",
+        f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>',
+        *rows,
+        "</tbody></table></div>",
+        f'<p class="note">{escape(LOAD_NOTE)}</p>',
+        _figure(LOAD_PLOT, plots[LOAD_PLOT], "Above: the load; below: what it did to delivery."),
+    ]

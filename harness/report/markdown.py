@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import re
 
-from .data import LATENESS_PLOT, Report
+from ..load.figures import LoadResult
+from .data import LATENESS_PLOT, LOAD_PLOT, Report
+from .load import LOAD_COLUMNS, LOAD_NOTE, load_facts, load_rows
 from .text import COLUMNS, PLOTS_NOTE, TABLE_NOTE, cells, expected, facts, headline, verdict
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
@@ -51,6 +53,8 @@ def render_markdown(report: Report, plots_dir: str) -> str:
             out += [f"**NOT AS EXPECTED: {escape(lane.result.mismatch)}**", ""]
         out += [f"- {escape(reason)}" for reason in lane.result.reasons] or ["- every check passed"]
         out.append("")
+    if results.load is not None:
+        out += _load_section(results.load, plots_dir)
     out += ["## Plots", "", escape(PLOTS_NOTE), ""]
     out += [f"![lateness per lane]({plots_dir}/{LATENESS_PLOT})", ""]
     for lane in report.lanes:
@@ -63,3 +67,14 @@ def render_markdown(report: Report, plots_dir: str) -> str:
     out += ["## Versions", "", "| component | version |", "|---|---|"]
     out += [f"| {escape(k)} | {escape(v)} |" for k, v in results.versions.items()]
     return "\n".join(out) + "\n"
+
+
+def _load_section(load: LoadResult, plots_dir: str) -> list[str]:
+    out = ["## Load", ""]
+    out += [f"- {escape(fact)}" for fact in load_facts(load)]
+    out += ["", "| " + " | ".join(heading for heading, _ in LOAD_COLUMNS) + " |"]
+    out.append("|" + "|".join("---:" if align == "r" else "---" for _, align in LOAD_COLUMNS) + "|")
+    out += ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in load_rows(load)]
+    out += ["", f"_{escape(LOAD_NOTE)}_", ""]
+    out += [f"![load and lateness over time]({plots_dir}/{LOAD_PLOT})", ""]
+    return out

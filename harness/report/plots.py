@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .data import LATENESS_PLOT, Lane, Report
+from .data import LATENESS_PLOT, LOAD_PLOT, Lane, Report
 from .text import verdict
 
 STYLE = {
@@ -270,4 +270,8 @@ def draw(report: Report) -> dict[str, str]:
     plots = {LATENESS_PLOT: lateness_svg(report)}
     for lane in report.lanes:
         plots[lane.plot] = timeline_svg(report, lane, x_max)
+    if report.results.load is not None:
+        from .load import load_svg  # it draws with this module's style
+
+        plots[LOAD_PLOT] = load_svg(report)
     return plots

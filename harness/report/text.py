@@ -92,6 +92,13 @@ def headline(report: Report) -> str:
         for fault in results.faults
         if fault.get("error")
     ]
+    if results.load is not None:  # a bound exceeded by a lane expected to pass
+        wrong += [
+            line
+            for lane in report.lanes
+            if lane.result.expected_verdict == "pass"
+            for line in results.load.exceeded_by(lane.name)
+        ]
     return f"NOT as expected: {', '.join(wrong)}"
 
 
