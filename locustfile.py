@@ -47,6 +47,7 @@ from mock_meta_api.config import DEFAULT_APP_SECRET, DEFAULT_PHONE_NUMBER_ID
 
 SENT = "stagger_sent"  # worker -> master: a fixtures request the webhook answered
 POLL_S = 0.5
+REPORTS_SETTLE_S = 2.0  # after the users stop, workers' last reports reach the master
 OTHER_TEXTS = ("hi", "menu", "results", "table", "thanks")
 log = logging.getLogger("stagger")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per journal read
@@ -133,6 +134,7 @@ class WebhookUser(FastHttpUser):
         worker = getattr(runner, "worker_index", 0) if runner is not None else 0
         self.number = next(self._numbers)
         lanes = _lanes(self.environment)
+        self.worker = worker
         self.lane_index = (self.number + worker) % len(lanes)
         self.lane = lanes[self.lane_index]
         # A new wa_id per request (15 digits): Meta's pair rate limit is per recipient.
@@ -178,6 +180,7 @@ class WebhookUser(FastHttpUser):
         if fixtures:
             record = {
                 "lane": self.lane.name,
+                "worker": self.worker,
                 "correlation": correlation_for(inbound_id),
                 "sent_at": sent_at,
                 "answered_at": time.time(),
@@ -199,6 +202,10 @@ class _Delivery:
         self.cursor = JournalCursor()
         self.log = open(options.requests_log, "a") if options.requests_log else None  # noqa: SIM115
         self.greenlet: gevent.Greenlet | None = None
+        self.announced = False
+
+    def outstanding(self) -> int:
+        return self.tracker.outstanding()
 
     @classmethod
     def install(cls, environment: Environment) -> None:
@@ -209,7 +216,7 @@ class _Delivery:
         if isinstance(runner, MasterRunner):
             runner.register_message(SENT, lambda msg, **_: cls.instance.record(msg.data))
         environment.events.test_start.add_listener(lambda **_: cls.instance.start())
-        environment.events.test_stop.add_listener(lambda **_: cls.instance.drain())
+        environment.events.test_stop.add_listener(lambda **_: cls.instance.stop())
         environment.events.quitting.add_listener(lambda **_: cls.instance.verdict())
 
     @classmethod
@@ -255,16 +262,22 @@ class _Delivery:
             self.poll()
             gevent.sleep(POLL_S)
 
-    def drain(self) -> None:
-        """The users have stopped: wait until every part is delivered or missing (bounded)."""
+    def draining(self, since_s: float) -> bool:
+        """`since_s` after the users' run ended: are parts still due (within their grace)?
+
+        The first seconds always count, so the last requests' reports reach the master.
+        """
         if self.mock is None:
-            return
+            return False
+        if since_s < REPORTS_SETTLE_S:
+            return True
         deadline = self.tracker.settled_by()
-        log.info("following delivery of %d parts still due", self.tracker.outstanding())
-        while self.tracker.outstanding() and deadline is not None and time.time() < deadline:
-            gevent.sleep(POLL_S)
-        self.poll()
+        return bool(self.tracker.outstanding()) and deadline is not None and time.time() < deadline
+
+    def stop(self) -> None:
+        """The test is over: read the journal once more, then stop following it."""
         if self.greenlet is not None:
+            self.poll()
             self.greenlet.kill(block=False)
             self.greenlet = None
 
@@ -339,7 +352,16 @@ class StaggerShape(LoadTestShape):
         per_lane = options.num_users or 1
         if not options.run_time:  # no --run-time: steady until stopped by hand
             return per_lane * lanes, options.spawn_rate * lanes
-        users = users_at(options.shape, self.get_run_time(), per_lane, options.run_time)
-        if users is None:
-            return None
-        return users * lanes, options.spawn_rate * lanes
+        elapsed = self.get_run_time()
+        users = users_at(options.shape, elapsed, per_lane, options.run_time)
+        if users is not None:
+            return users * lanes, options.spawn_rate * lanes
+        # The users' time is up. The test stays open, with no users, until every part is
+        # delivered or missing, so Locust's statistics and reports include them all.
+        delivery = _Delivery.instance
+        if delivery is not None and delivery.draining(elapsed - options.run_time):
+            if not delivery.announced:
+                delivery.announced = True
+                log.info("following delivery of %d parts still due", delivery.outstanding())
+            return 0, options.spawn_rate * lanes
+        return None

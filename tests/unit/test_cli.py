@@ -68,3 +68,27 @@ def test_scenarios_refuses_a_time_scale_under_the_floors() -> None:
 
     assert done.exit_code == 2
     assert "use a time scale of at least 0.25" in " ".join(done.output.split())
+
+
+def test_load_options_on_a_scenario_without_load_are_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+
+    done = CliRunner().invoke(cli.app, ["run", "incident", "--workers", "2", "--out", str(out)])
+
+    assert done.exit_code == 2
+    assert "has no [load] table" in " ".join(done.output.split())
+    assert not out.exists()
+
+
+def test_a_bad_load_bound_on_the_command_line_names_the_option(tmp_path: Path) -> None:
+    done = CliRunner().invoke(
+        cli.app,
+        ["run", "load-steady", "--max-fail-ratio", "-1", "--out", str(tmp_path / "run")],
+        env={"COLUMNS": "200"},
+    )
+
+    assert done.exit_code == 2
+    assert "thresholds.max_fail_ratio: Input should be greater than or equal to 0" in done.output
+    assert not (tmp_path / "run").exists()
