@@ -143,7 +143,8 @@ class WebhookUser(FastHttpUser):
         self.share = options.fixtures_share
         # Users spread their requests over the pace, so a lane's load is a steady rate,
         # not a burst of every user at once: user n starts n x 0.618 paces in (mod 1).
-        self.next_at = time.monotonic() + options.pace * ((self.number * 0.618034) % 1)
+        gevent.sleep(options.pace * ((self.number * 0.618034) % 1))
+        self.next_at = time.monotonic()
 
     def wait_time(self) -> float:
         return max(0.0, self.next_at - time.monotonic())
