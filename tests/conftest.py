@@ -18,7 +18,7 @@ from harness.processes import STARTED
 from harness.stack import broker as brokers
 
 # `pytester` runs a test session inside a test (e.g. a failing test must leave no process).
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.signals"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -214,3 +214,55 @@ def test_ctrl_c_during_start_up_stops_everything_without_waiting(
     assert not_ready, "interrupted too late: every worker was already ready"
     pids = set(json.loads(listing.read_text()).values())
     assert survivors(pids) == []
+
+
+HELD_BY_A_TEST = """
+from pathlib import Path
+
+from harness.stack import LaneSpec, LocalStack, StackSpec
+from harness.waiting import wait_for
+
+
+def test_holds_a_stack(tmp_path):
+    run_dir = Path(RUN_DIR)
+    with LocalStack(StackSpec(lanes=[LaneSpec(name="solo", pool="solo")]), run_dir):
+        (run_dir / "UP").write_text("up")
+        wait_for(lambda: False, timeout_s=STOP_DEADLINE_S, what="SIGTERM")
+"""
+
+
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_a_test_run_terminated_from_outside_leaves_no_stack(
+    tmp_path: Path, harness_run_dir: Path, sigint: str
+) -> None:
+    """As a CI time limit does: SIGTERM to pytest, started in a terminal or in the background
+    (SIGINT ignored there); the stack a test holds is stopped with the session."""
+    test_file = tmp_path / "test_held.py"
+    held = HELD_BY_A_TEST.replace("RUN_DIR", repr(str(harness_run_dir)))
+    test_file.write_text(held.replace("STOP_DEADLINE_S", str(STOP_DEADLINE_S)))
+    ignore = sigint == "ignored"
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", str(test_file), "-p", "tests.signals", "-q"],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore else None,
+    )
+    try:
+        wait_for(
+            lambda: session.poll() is not None or (harness_run_dir / "UP").exists(),
+            timeout_s=STOP_DEADLINE_S,
+            what="the test's stack to be up",
+        )
+        assert session.poll() is None, session.communicate()[0]
+        pids = set(json.loads((harness_run_dir / "processes.json").read_text()).values())
+        session.send_signal(signal.SIGTERM)
+        output = session.communicate(timeout=STOP_DEADLINE_S)[0]
+    finally:
+        if session.poll() is None:
+            os.killpg(session.pid, signal.SIGKILL)
+            session.wait()
+    assert "KeyboardInterrupt" in output or "Interrupted" in output, output
+    assert survivors(pids) == []
