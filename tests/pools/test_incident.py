@@ -8,7 +8,13 @@ from harness.run import RunOutcome
 
 from .conftest import RunScenario, assert_exactly_once_in_order_on_time, each_pool
 
-pytestmark = [pytest.mark.integration, pytest.mark.pools, pytest.mark.timeout(300)]
+# The suite's core: every pool delivers every part on time. It stays in the default selection.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.pools,
+    pytest.mark.core,
+    pytest.mark.timeout(300),
+]
 
 
 @pytest.fixture(scope="module")
