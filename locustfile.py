@@ -15,8 +15,9 @@ not delivered `--missing-grace` seconds after its due time, `duplicated [lane]` 
 delivered again. When the run ends it waits until every part is delivered or missing.
 
 `--lanes solo=106540352290000@http://127.0.0.1:8001/webhook,gevent=...` drives several
-bots side by side (the harness uses it: every pool under the same load); users are
-dealt to lanes in turn. `--shape steady|step|spike` shapes the users over `--run-time`.
+bots side by side (the harness uses it: every pool under the same load); each user's
+requests go to the lanes in turn. `--shape steady|step|spike` shapes the users over
+`--run-time`, `-u` users per lane.
 `--max-fail-ratio` and `--max-lateness-p95` make the exit status 1 when a lane exceeds
 them. `--requests-log` and `--summary-file` write what the harness reads back.
 """
@@ -133,12 +134,8 @@ class WebhookUser(FastHttpUser):
         runner = self.environment.runner
         worker = getattr(runner, "worker_index", 0) if runner is not None else 0
         self.number = next(self._numbers)
-        lanes = _lanes(self.environment)
+        self.lanes = _lanes(self.environment)
         self.worker = worker
-        self.lane_index = (self.number + worker) % len(lanes)
-        self.lane = lanes[self.lane_index]
-        # A new wa_id per request (15 digits): Meta's pair rate limit is per recipient.
-        self.sender_prefix = f"44{self.lane_index:02d}{worker:02d}{self.number % 10000:04d}"
         self.sent = 0
         self.share = options.fixtures_share
         # Users spread their requests over the pace, so a lane's load is a steady rate,
@@ -154,14 +151,20 @@ class WebhookUser(FastHttpUser):
         options = self.environment.parsed_options
         self.next_at = max(self.next_at, time.monotonic() - options.pace) + options.pace
         n, self.sent = self.sent, self.sent + 1
+        # Each request to the next lane in turn: every lane gets the same rate, whichever
+        # users a shape starts or stops, in one process or across workers.
+        index = (self.number + self.worker + n) % len(self.lanes)
+        lane = self.lanes[index]
         # An even mix, the same on every run, starting with fixtures: request n is fixtures
         # when (n + 1) x share passes a whole number (share 0.9: every tenth is another text).
         fixtures = math.ceil((n + 1) * self.share) > math.ceil(n * self.share)
         text = options.fixtures_keyword if fixtures else OTHER_TEXTS[n % len(OTHER_TEXTS)]
         inbound_id = new_inbound_id()
         payload = inbound_text(
-            phone_number_id=self.lane.phone_number_id,
-            sender=f"{self.sender_prefix}{n % 100000:05d}",
+            phone_number_id=lane.phone_number_id,
+            # A new wa_id per request (15 digits): Meta's pair rate limit is per recipient.
+            sender=f"44{index % 100:02d}{self.worker % 100:02d}{self.number % 10000:04d}"
+            f"{n % 100000:05d}",
             text=text,
             message_id=inbound_id,
         )
@@ -169,18 +172,17 @@ class WebhookUser(FastHttpUser):
         kind = "fixtures" if fixtures else "other"
         sent_at = time.time()
         with self.client.post(
-            self.lane.webhook_url,
+            lane.webhook_url,
             data=body,
             headers=headers,
-            name=f"webhook {kind} [{self.lane.name}]",
+            name=f"webhook {kind} [{lane.name}]",
             catch_response=True,
         ) as answer:
-            ok = answer.status_code == 200
-            if not ok:
+            if answer.status_code != 200:  # 0: no answer at all (refused, reset, timed out)
                 answer.failure(f"HTTP {answer.status_code}")
         if fixtures:
             record = {
-                "lane": self.lane.name,
+                "lane": lane.name,
                 "worker": self.worker,
                 "correlation": correlation_for(inbound_id),
                 "sent_at": sent_at,

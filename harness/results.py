@@ -250,10 +250,13 @@ def run_as_expected(
     load: LoadResult | None = None,
 ) -> bool:
     """A run is as expected when it ran to the end, every lane reached the verdict its
-    scenario expects, every fault was done (a fault not done: not the scenario), and no
-    lane expected to pass exceeded a load threshold (one expected to fail may)."""
-    within = load is None or not any(
-        load.exceeded_by(lane.lane) for lane in lanes if lane.expected_verdict == "pass"
+    scenario expects, every fault was done (a fault not done: not the scenario), and a load
+    test ran with no lane expected to pass past a threshold (one expected to fail may)."""
+    within = load is None or (
+        load.error is None
+        and not any(
+            load.exceeded_by(lane.lane) for lane in lanes if lane.expected_verdict == "pass"
+        )
     )
     return (
         complete

@@ -120,7 +120,39 @@ def comparison_table(results: Results) -> Group:
         )
     for error in results.trigger_errors:
         notes.append(Text(f"  {error}", style="red"))
+    if results.load is not None:
+        notes += _load_notes(results)
     return Group(table, *notes)
+
+
+def _load_notes(results: Results) -> list[Text]:
+    """Per lane, what the load was and Locust's view; the thresholds a lane exceeded."""
+    load = results.load
+    assert load is not None
+    expected = {lane.lane: lane.expected_verdict for lane in results.lanes}
+    notes = []
+    for lane in load.lanes:
+        p99 = "-" if lane.webhook_p99_ms is None else f"{lane.webhook_p99_ms:.0f} ms"
+        notes.append(
+            Text(
+                f"  load {lane.lane}: {lane.fixtures_requests} fixtures requests "
+                f"({lane.webhook_requests or 0} webhook requests, {lane.webhook_failures or 0} "
+                f"failed, p99 {p99}); Locust's delivery-lateness p95 "
+                f"{seconds(lane.locust_lateness_p95_s)} s"
+            )
+        )
+    for line in load.exceeded:
+        lane = line.split(":", 1)[0]
+        bad = expected.get(lane) == "pass"
+        notes.append(
+            Text(
+                f"  threshold exceeded: {line}" + ("" if bad else " (expected to fail)"),
+                style="bold red" if bad else "",
+            )
+        )
+    if load.error is not None:
+        notes.append(Text(f"  {load.error}", style="bold red"))
+    return notes
 
 
 def scenarios_table(scenarios: list[Scenario]) -> Table:

@@ -52,6 +52,9 @@ class LoadResult(BaseModel):
 
     load: dict[str, Any]
     exit_code: int | None = Field(description="Locust's (1: a threshold was exceeded).")
+    error: str | None = Field(
+        default=None, description="Locust ended without its figures: the load did not run."
+    )
     exceeded: list[str] = Field(
         default_factory=list, description="Thresholds exceeded, one line per lane and bound."
     )
@@ -116,9 +119,13 @@ def load_result(
                 rate=per_second([r["sent_at"] for r in mine], origin),
             )
         )
+    error = None
+    if summary is None:
+        error = f"Locust wrote no figures (exit status {exit_code}); see locust.log"
     return LoadResult(
         load=load.model_dump(mode="json"),
         exit_code=exit_code,
+        error=error,
         exceeded=list((summary or {}).get("exceeded", [])),
         lanes=lanes,
     )

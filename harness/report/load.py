@@ -84,6 +84,8 @@ def load_facts(load: LoadResult) -> list[str]:
         f"Locust's exit status: {'-' if load.exit_code is None else load.exit_code}",
     ]
     facts += [f"exceeded: {line}" for line in load.exceeded]
+    if load.error is not None:
+        facts.append(f"the load did not run: {load.error}")
     return facts
 
 

@@ -92,6 +92,8 @@ def headline(report: Report) -> str:
         for fault in results.faults
         if fault.get("error")
     ]
+    if results.load is not None and results.load.error is not None:
+        wrong.append(results.load.error)
     if results.load is not None:  # a bound exceeded by a lane expected to pass
         wrong += [
             line
