@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= args.repeat <= 20 and 1 <= args.seconds <= 300 and 0 < args.rate <= 5000):
         parser.error("--repeat 1..20, --seconds 1..300 and --rate up to 5000")
     flat, paced = [], []
-    spec = StackSpec(lanes=[LaneSpec(name="solo", pool="solo")], worker_loglevel="WARNING")
+    spec = StackSpec(lanes=[LaneSpec(name="solo", pool="solo")])
     with (
         tempfile.TemporaryDirectory() as tmp,
         sigterm_as_interrupt(),
