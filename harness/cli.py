@@ -25,13 +25,14 @@ from rich.text import Text
 
 from mock_meta_api.config import describe_validation_error
 
-from .bot.settings import POOLS, SettingsError
+from .bot.settings import DEFAULT_POOLS, POOLS, SettingsError
 from .processes import ServerStartError
 from .results import RESULTS, ResultsError, read_results, recheck
 from .run import run_scenario, send_fixtures
 from .scenario import Scenario, ScenarioError, load_scenario, shipped_names
 from .stack import LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
 from .stack.broker import BrokerError
+from .stack.prepare import LaneError
 from .tables import comparison_table, lanes_table, progress_table, scenarios_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
@@ -132,7 +133,7 @@ def stack(
 
     To run the flow and judge it, use `harness run` or `harness matrix`.
     """
-    pools = pool or list(POOLS)
+    pools = pool or list(DEFAULT_POOLS)
     unknown = [name for name in pools if name not in POOLS]
     if unknown:
         raise typer.BadParameter(f"unknown pool(s) {unknown}; allowed: {', '.join(POOLS)}")
@@ -229,6 +230,9 @@ def _run(
             _say(f"partial results: {run_dir / RESULTS}")
             _report(run_dir)
         raise typer.Exit(130) from None
+    except LaneError as exc:  # found before anything started
+        _say(f"{scenario.name}: {exc}", "red")
+        raise typer.Exit(2) from None
     except (SettingsError, BrokerError, ServerStartError, ValidationError) as exc:
         message = (
             describe_validation_error(exc, scenario.name)

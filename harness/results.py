@@ -39,6 +39,15 @@ class LaneResult(BaseModel):
     concurrency: int | None = Field(
         description="As the worker reported it at start-up (solo: 1, whatever it was told)."
     )
+    broker: str = Field(default="valkey", description="valkey, redis or rabbitmq.")
+    broker_version: str | None = Field(default=None, description="As the broker reported it.")
+    pins: dict[str, str] = Field(
+        default_factory=dict, description="The versions the lane asked for (none: the lock's)."
+    )
+    versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Python, Celery, kombu, ... as the lane's worker reported them at start-up.",
+    )
     expected_messages: int
     delivered: int
     missing: int
@@ -115,7 +124,13 @@ def versions(broker: str | None) -> dict[str, str]:
     return found
 
 
-def lane_result(verdict: LaneVerdict, scenario: Scenario, concurrency: int | None) -> LaneResult:
+def lane_result(
+    verdict: LaneVerdict,
+    scenario: Scenario,
+    concurrency: int | None,
+    broker_version: str | None = None,
+    versions: dict[str, str] | None = None,
+) -> LaneResult:
     lane = scenario.lane(verdict.lane)
     late = verdict.lateness
     return LaneResult(
@@ -123,6 +138,10 @@ def lane_result(verdict: LaneVerdict, scenario: Scenario, concurrency: int | Non
         pool=lane.pool,
         pool_set_by=lane.pool_set_by,
         concurrency=concurrency,
+        broker=lane.broker,
+        broker_version=broker_version,
+        pins=lane.pins,
+        versions=versions or {},
         expected_messages=verdict.delivery.expected,
         delivered=verdict.delivery.delivered,
         missing=len(verdict.delivery.missing),
@@ -276,8 +295,17 @@ def recheck(path: Path) -> tuple[Results, Results]:
         source = f"{results_path(path)}: scenario_definition"
         raise ResultsError(describe_validation_error(exc, source)) from None
     verdicts = judge(scenario, read_history(run_dir), load_requests(stored.load))
-    concurrency = {lane.lane: lane.concurrency for lane in stored.lanes}
-    lanes = [lane_result(v, scenario, concurrency.get(name)) for name, v in verdicts.items()]
+    by_name = {lane.lane: lane for lane in stored.lanes}
+    lanes = [
+        lane_result(
+            v,
+            scenario,
+            by_name[name].concurrency if name in by_name else None,
+            by_name[name].broker_version if name in by_name else None,
+            by_name[name].versions if name in by_name else None,
+        )
+        for name, v in verdicts.items()
+    ]
     again = stored.model_copy(
         update={
             "lanes": lanes,

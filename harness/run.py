@@ -41,6 +41,7 @@ from .results import (
 from .scenario import Scenario
 from .stack import Lane, LaneSpec, LocalStack, StackSpec
 from .stack.local import interrupts_deferred
+from .stack.prepare import prepare
 from .workload import inbound_text, new_inbound_id, post_inbound
 
 POLL_S = 0.25
@@ -58,12 +59,16 @@ def stack_spec(scenario: Scenario, broker_url: str | None = None) -> StackSpec:
                 concurrency=lane.concurrency,
                 pool_from_settings=lane.pool_set_by == "settings",
                 env=lane.env,
+                broker=lane.broker,
+                broker_url=lane.broker_url,
+                pins=lane.pins,
             )
             for lane in scenario.lanes
         ],
         broker_url=broker_url,
         bot_env=scenario.env,
         mock_behaviours=scenario.api,
+        rabbitmq=scenario.rabbitmq,
     )
 
 
@@ -213,6 +218,12 @@ def _concurrency(events: list[dict[str, Any]]) -> int | None:
     return 1 if ready[-1].get("pool") == "solo" else ready[-1].get("concurrency")
 
 
+def _worker_versions(events: list[dict[str, Any]]) -> dict[str, str]:
+    """Python, Celery, kombu, ... as the lane's (first) worker reported them."""
+    ready = [e for e in events if e.get("event") == "worker_ready" and e.get("versions")]
+    return dict(ready[0]["versions"]) if ready else {}
+
+
 class _Run:
     """One run's state, from the stack's start to the results written last."""
 
@@ -236,7 +247,7 @@ class _Run:
     def start(self, on_started: Callable[[LocalStack], None] | None) -> None:
         self.stack.start()
         self.stack_start_s = time.time() - self.started_at
-        self.broker_version = self.stack.broker.version() if self.stack.broker else None
+        self.broker_version = ", ".join(sorted(set(self.stack.broker_versions.values()))) or None
         if on_started is not None:
             on_started(self.stack)
         self.collector = _Collector(self.stack)
@@ -330,9 +341,15 @@ class _Run:
         requests = self.requests()
         verdicts = judge(self.scenario, self.sources.history, requests)
         faults = self.nemesis.injected()
-        concurrency = {name: _concurrency(events) for name, events in self.sources.events.items()}
+        events = self.sources.events
         lanes = [
-            lane_result(verdict, self.scenario, concurrency.get(name))
+            lane_result(
+                verdict,
+                self.scenario,
+                _concurrency(events.get(name, [])),
+                self.stack.broker_versions.get(name),
+                _worker_versions(events.get(name, [])),
+            )
             for name, verdict in verdicts.items()
         ]
         load = None
@@ -379,12 +396,14 @@ def run_scenario(
 
     `source_text` is the scenario file, kept verbatim as scenario.toml. A KeyboardInterrupt
     (Ctrl-C, or SIGTERM under `sigterm_as_interrupt`) stops the run; the partial results
-    are written before it propagates.
+    are written before it propagates. A lane whose broker does not answer, or whose
+    versions cannot be installed, raises LaneError before anything is started or written.
     """
+    spec = prepare(stack_spec(scenario, broker_url))
     run_dir.mkdir(parents=True, exist_ok=True)
     if source_text is not None:
         write_atomic(run_dir / "scenario.toml", source_text)
-    run = _Run(scenario, LocalStack(stack_spec(scenario, broker_url), run_dir))
+    run = _Run(scenario, LocalStack(spec, run_dir))
     try:
         run.start(on_started)
         run.trigger()

@@ -28,7 +28,14 @@ from mock_meta_api.config import Behaviours, describe_validation_error
 
 from .bot.settings import BotSettings, Pool
 from .load.shapes import Shape
-from .stack.spec import SETTING_NAMES, check_unique_lanes, checked_env
+from .stack.spec import (
+    SETTING_NAMES,
+    BrokerKind,
+    RabbitSettings,
+    check_broker,
+    check_unique_lanes,
+    checked_env,
+)
 
 # Below these the harness cannot time a run faithfully, whatever the scale. Celery's ETA timer
 # fires 0.1-0.3 s late at worst, and measured lateness on 2 cores (`harness matrix
@@ -153,11 +160,31 @@ class Tolerances(_Strict):
         return self
 
 
+# A version a lane pins: an exact release as PyPI spells it (5.3.6, 5.4.0rc1, 5.5.0.post1).
+Version = Annotated[str, Field(pattern=r"^\d+(\.\d+)*([ab]|rc|\.post|\.dev)?\d*$")]
+PackageName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+
+
 class LaneScenario(_Strict):
-    """One pool under test, and the verdict it must reach (with the reasons, if it fails)."""
+    """One pool under test, and the verdict it must reach (with the reasons, if it fails).
+
+    A lane may also name its broker (`valkey`, the embedded default; `redis` at
+    `broker_url`; `rabbitmq` at `broker_url`, or a node the harness starts) and its
+    Celery release (`celery`, `kombu`, and any other package in `packages`): it then
+    runs from an environment made for exactly those versions.
+    """
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
     pool: Pool
+    broker: BrokerKind = "valkey"
+    broker_url: str | None = Field(
+        default=None, description="redis: required; rabbitmq: optional (none: a node of its own)."
+    )
+    celery: Version | None = None
+    kombu: Version | None = None
+    packages: dict[PackageName, Version] = Field(
+        default_factory=dict, description="Other pinned packages, e.g. { redis = '4.6.0' }."
+    )
     concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
     pool_set_by: Literal["command-line", "settings"] = Field(
         default="command-line",
@@ -178,6 +205,10 @@ class LaneScenario(_Strict):
 
     @model_validator(mode="after")
     def _reasons_need_failure(self) -> LaneScenario:
+        check_broker(self.broker, self.broker_url)
+        doubled = sorted({"celery", "kombu"} & set(self.packages))
+        if doubled:
+            raise ValueError(f"packages: set {doubled} with the lane's own field, not in packages")
         if self.because and self.expect == "pass":
             raise ValueError(
                 f"lane {self.name}: `because` lists reasons for a failure, "
@@ -188,6 +219,12 @@ class LaneScenario(_Strict):
     @property
     def env(self) -> dict[str, str]:
         return _settings(self.settings)
+
+    @property
+    def pins(self) -> dict[str, str]:
+        """The versions this lane pins, by package; empty: the project's locked ones."""
+        named = {"celery": self.celery, "kombu": self.kombu}
+        return {name: v for name, v in named.items() if v is not None} | dict(self.packages)
 
 
 FaultAction = Literal["kill-worker", "stop-worker", "start-worker"]
@@ -292,6 +329,10 @@ class Scenario(_Strict):
         default_factory=dict, description="The mock's behaviours, as its config file has them."
     )
     tolerances: Tolerances
+    rabbitmq: RabbitSettings = Field(
+        default_factory=RabbitSettings,
+        description="The RabbitMQ node the harness starts for lanes on `rabbitmq` with no URL.",
+    )
     lanes: Annotated[list[LaneScenario], Field(min_length=1, max_length=15)]
     faults: list[Fault] = Field(default_factory=list)
     load: Load | None = Field(
@@ -446,6 +487,12 @@ class Scenario(_Strict):
                 "api": _scaled_behaviours(self.api, x),
                 "faults": [_scaled_fault(f, x) for f in self.faults],
                 "load": None if self.load is None else self.load.scaled(x),
+                "rabbitmq": self.rabbitmq.model_copy(
+                    update={
+                        "consumer_timeout_s": self.rabbitmq.consumer_timeout_s * x,
+                        "check_interval_s": self.rabbitmq.check_interval_s * x,
+                    }
+                ),
             }
         )
         try:  # scaled up, a duration may pass its bound (spacing_s at most 3600 s, ...)

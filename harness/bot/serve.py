@@ -21,9 +21,9 @@ READY = re.compile(r"bot-webhook listening on (?P<url>http://\S+)")
 cli = typer.Typer(add_completion=False, no_args_is_help=False)
 
 
-def command(host: str = "127.0.0.1") -> list[str]:
-    """The command line of the bot's webhook on a free port, with this interpreter."""
-    return [sys.executable, "-m", "harness.bot", "--host", host, "--port", "0"]
+def command(host: str = "127.0.0.1", python: str = sys.executable) -> list[str]:
+    """The command line of the bot's webhook on a free port, with this (or that) interpreter."""
+    return [python, "-m", "harness.bot", "--host", host, "--port", "0"]
 
 
 @cli.command()

@@ -10,11 +10,16 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from celery.utils.time import rate as parse_rate
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Pool = Literal["solo", "prefork", "threads", "gevent"]
-POOLS: tuple[Pool, ...] = ("solo", "prefork", "threads", "gevent")
+Pool = Literal["solo", "prefork", "threads", "gevent", "eventlet"]
+POOLS: tuple[Pool, ...] = ("solo", "prefork", "threads", "gevent", "eventlet")
+# The pools `harness stack` brings up when none is named: the incident's four.
+DEFAULT_POOLS: tuple[Pool, ...] = ("solo", "prefork", "threads", "gevent")
+# Schemes of the brokers a lane may use; the bot's own store is always a Redis.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+AMQP_SCHEMES = ("amqp://", "pyamqp://", "amqps://")
 
 # Meta's limit on a text message body.
 MAX_TEXT_CHARS = 4096
@@ -104,12 +109,29 @@ class BotSettings(BaseSettings):
             ) from None
         return value
 
-    @field_validator("celery_broker_url", "bot_redis_url")
+    @field_validator("celery_broker_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        if not value.startswith(REDIS_SCHEMES + AMQP_SCHEMES):
+            raise ValueError(f"must be a redis:// or amqp:// URL, got {value!r}")
+        return value
+
+    @field_validator("bot_redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+        if value is not None and not value.startswith(REDIS_SCHEMES):
             raise ValueError(f"must be a redis:// URL, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _store_is_redis(self) -> BotSettings:
+        """The outbox and events live in a Redis: on an AMQP broker it must be named."""
+        if self.bot_redis_url is None and not self.celery_broker_url.startswith(REDIS_SCHEMES):
+            raise ValueError(
+                "BOT_REDIS_URL must name a Redis for the outbox when CELERY_BROKER_URL is "
+                f"not Redis (got {self.celery_broker_url!r})"
+            )
+        return self
 
     @property
     def store_url(self) -> str:
@@ -128,6 +150,9 @@ def load_settings(**overrides: object) -> BotSettings:
     except ValidationError as exc:
         lines = [f"bot settings: {exc.error_count()} invalid environment variable(s)"]
         for item in exc.errors(include_url=False):
-            name = str(item["loc"][0]).upper() if item["loc"] else "(settings)"
+            if not item["loc"]:  # a rule across settings: its message names them
+                lines.append(f"  {item['msg'].removeprefix('Value error, ')}")
+                continue
+            name = str(item["loc"][0]).upper()
             lines.append(f"  {name}: {item['msg']} (got {item.get('input')!r})")
         raise SettingsError("\n".join(lines)) from None

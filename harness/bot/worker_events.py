@@ -2,14 +2,17 @@
 
 A run can then be rebuilt without parsing logs: per task when the worker
 received it (with its ETA), started and finished it, in which process, pool
-and host, and whether gevent had patched the socket module.
+and host, whether gevent or eventlet had patched the socket module, and the
+versions of Celery, kombu and friends the worker runs with.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import time
+from importlib import metadata
 from typing import Any
 
 from celery import Celery
@@ -27,7 +30,15 @@ from celery.signals import (
 from .store import Store
 
 # Celery's pool classes live in modules named after the pool (`thread` is the threads pool).
-POOL_MODULES = {"thread": "threads", "prefork": "prefork", "solo": "solo", "gevent": "gevent"}
+POOL_MODULES = {
+    "thread": "threads",
+    "prefork": "prefork",
+    "solo": "solo",
+    "gevent": "gevent",
+    "eventlet": "eventlet",
+}
+# What a worker reports of itself at start-up: a lane may run its own Celery release.
+REPORTED_PACKAGES = ("celery", "kombu", "amqp", "redis", "billiard", "gevent", "eventlet")
 
 
 def pool_name(pool_cls: object) -> str:
@@ -41,6 +52,23 @@ def gevent_patched() -> bool:
     """True when gevent has replaced the socket module (only `-P gevent` on argv does it)."""
     monkey = sys.modules.get("gevent.monkey")
     return bool(monkey is not None and monkey.is_module_patched("socket"))
+
+
+def eventlet_patched() -> bool:
+    """True when eventlet has replaced the socket module (only `-P eventlet` on argv does it)."""
+    patcher = sys.modules.get("eventlet.patcher")
+    return bool(patcher is not None and patcher.is_monkey_patched("socket"))
+
+
+def package_versions() -> dict[str, str]:
+    """The versions this worker runs with, from package metadata (nothing is imported)."""
+    found = {"python": platform.python_version()}
+    for package in REPORTED_PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
 
 
 class WorkerEvents:
@@ -94,7 +122,12 @@ class WorkerEvents:
             self.pool = pool_name(getattr(controller, "pool_cls", self.pool))
             self.concurrency = getattr(controller, "concurrency", self.concurrency)
             self._record(
-                "worker_ready", concurrency=self.concurrency, gevent_patched=gevent_patched()
+                "worker_ready",
+                concurrency=self.concurrency,
+                gevent_patched=gevent_patched(),
+                eventlet_patched=eventlet_patched(),
+                broker=str(self.app.conf.broker_url).split("://", 1)[0],
+                versions=package_versions(),
             )
 
     def _worker_shutdown(self, sender: Any = None, **_: Any) -> None:

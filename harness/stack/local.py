@@ -33,11 +33,14 @@ from ..bot.store import Store
 from ..mock_admin import MockAdmin
 from ..processes import ServerProcess, start_server
 from . import broker as brokers
+from . import rabbitmq
 from .spec import LaneSpec, StackSpec, phone_number_id, settings_from_env
 
 # Celery logs "<name>@<host> ready." once the worker consumes.
 WORKER_READY = re.compile(r"\S+@\S+ ready\.")
 VERIFY_TOKEN = "stagger-verify-token"
+# The checkout the harness runs from: a lane with its own environment imports the bot from it.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class StackStopped(RuntimeError):
@@ -91,7 +94,8 @@ class Lane:
 
 def worker_command(spec: LaneSpec, queue: str, loglevel: str) -> list[str]:
     """`celery worker` for one lane; the pool is on the command line unless settings-only."""
-    argv = [sys.executable, "-m", "celery", "-A", "harness.bot.worker", "worker"]
+    python = str(spec.python or sys.executable)
+    argv = [python, "-m", "celery", "-A", "harness.bot.worker", "worker"]
     argv += ["--loglevel", loglevel, "--hostname", f"{spec.name}@%h", "--queues", queue]
     if not spec.pool_from_settings:
         argv += ["--pool", spec.pool]
@@ -107,7 +111,9 @@ class LocalStack:
         self.spec = spec
         self.run_dir = run_dir
         self.run_id = secrets.token_hex(4)
-        self.broker: brokers.Broker | None = None
+        self.broker: brokers.Broker | None = None  # the embedded Valkey (or --broker-url)
+        self.rabbit: rabbitmq.RabbitNode | None = None
+        self.broker_versions: dict[str, str] = {}  # per lane, what its broker said it is
         self.mock: ServerProcess | None = None
         self.mock_url = ""
         self.lanes: dict[str, Lane] = {}
@@ -135,12 +141,40 @@ class LocalStack:
             raise
         return self
 
+    def _start_brokers(self) -> None:
+        """Every broker the lanes name, each checked (or started) before any lane starts."""
+        lanes = self.spec.lanes
+        timeout_s = self.spec.start_timeout_s
+        if any(lane.embedded_db for lane in lanes):
+            if self.spec.broker_url is None:
+                self.broker = brokers.start_embedded(self.run_dir, timeout_s=timeout_s)
+                self._own("broker", self.broker.process)
+            else:
+                self.broker = brokers.external(self.spec.broker_url)
+            shared = self.broker.version()
+            self.broker_versions |= {lane.name: shared for lane in lanes if lane.broker == "valkey"}
+        if any(lane.broker == "rabbitmq" and lane.broker_url is None for lane in lanes):
+            settings = self.spec.rabbitmq
+            self.rabbit = rabbitmq.start_node(
+                self.run_dir,
+                consumer_timeout_s=settings.consumer_timeout_s,
+                check_interval_s=settings.check_interval_s,
+                timeout_s=timeout_s,
+                on_start=self._own,
+            )
+        for lane in lanes:
+            if lane.broker == "redis":
+                assert lane.broker_url is not None
+                self.broker_versions[lane.name] = brokers.external(lane.broker_url).version()
+            elif lane.broker == "rabbitmq":
+                if lane.broker_url is None:
+                    assert self.rabbit is not None
+                    self.broker_versions[lane.name] = self.rabbit.version
+                else:
+                    self.broker_versions[lane.name] = rabbitmq.probe(lane.broker_url)
+
     def _start(self) -> None:
-        if self.spec.broker_url is None:
-            self.broker = brokers.start_embedded(self.run_dir, timeout_s=self.spec.start_timeout_s)
-            self._own("broker", self.broker.process)
-        else:
-            self.broker = brokers.external(self.spec.broker_url)
+        self._start_brokers()
         # The mock's port is chosen now, so the lanes (configured with its URL) start with it:
         # start-up is mostly imports, and every process starts at once.
         mock_port = brokers.free_port()
@@ -154,7 +188,9 @@ class LocalStack:
             mock = pool.submit(
                 self._spawn, [*mock_argv, "--port", str(mock_port)], mock_server.READY, "mock"
             )
-            webs = {name: pool.submit(self._start_web, name, env) for name, env in envs.items()}
+            webs = {
+                spec.name: pool.submit(self._start_web, spec, envs[spec.name]) for _, spec in specs
+            }
             workers = {
                 spec.name: pool.submit(self._start_worker, spec, envs[spec.name])
                 for _, spec in specs
@@ -176,8 +212,9 @@ class LocalStack:
             pool.shutdown(wait=True)
         self._route_status_webhooks()
 
-    def _start_web(self, name: str, env: dict[str, str]) -> ServerProcess:
-        return self._spawn(bot_server.command(), bot_server.READY, f"bot-{name}", env)
+    def _start_web(self, spec: LaneSpec, env: dict[str, str]) -> ServerProcess:
+        argv = bot_server.command(python=str(spec.python or sys.executable))
+        return self._spawn(argv, bot_server.READY, f"bot-{spec.name}", env)
 
     def _start_worker(
         self, spec: LaneSpec, env: dict[str, str], log_name: str | None = None
@@ -242,23 +279,46 @@ class LocalStack:
         path.write_text(json.dumps(config, indent=2))
         return path
 
-    def _lane_env(self, index: int, spec: LaneSpec) -> dict[str, str]:
-        """The environment a deployment of this lane would have; lane settings win."""
+    def _store_url(self, index: int) -> str:
+        """The lane's database of the embedded Valkey, or the shared external Redis."""
         assert self.broker is not None
-        embedded = self.spec.broker_url is None
+        return self.broker.url if self.spec.broker_url else self.broker.url_for_db(index + 1)
+
+    def _lane_env(self, index: int, spec: LaneSpec) -> dict[str, str]:
+        """The environment a deployment of this lane would have; lane settings win.
+
+        Lanes sharing a Redis database keep apart by key prefix (the bot's and kombu's);
+        lanes sharing a RabbitMQ keep apart by queue (with the run in its name on a
+        broker the harness does not own). On RabbitMQ the outbox and events stay in a
+        Redis: the lane's database of the embedded Valkey.
+        """
         prefix = f"stagger:{self.run_id}:{spec.name}:"
-        env = {
-            "CELERY_BROKER_URL": self.broker.url_for_db(index + 1) if embedded else self.broker.url,
+        queue = f"stagger-{spec.name}"
+        env: dict[str, str] = {}
+        if spec.broker == "valkey":
+            env["CELERY_BROKER_URL"] = self._store_url(index)
+            if self.spec.broker_url:  # lanes share the database: keep Celery's keys apart too
+                env["CELERY_BROKER_GLOBAL_KEYPREFIX"] = prefix
+        elif spec.broker == "redis":
+            assert spec.broker_url is not None
+            env["CELERY_BROKER_URL"] = spec.broker_url
+            env["CELERY_BROKER_GLOBAL_KEYPREFIX"] = prefix
+        else:
+            env["CELERY_BROKER_URL"] = spec.broker_url or (self.rabbit.url if self.rabbit else "")
+            env["BOT_REDIS_URL"] = self._store_url(index)
+            if spec.broker_url:
+                queue = f"stagger-{self.run_id}-{spec.name}"
+        if spec.python is not None:  # its own environment: the bot's code from this checkout
+            env["PYTHONPATH"] = str(PROJECT_ROOT)
+        env |= {
             "BOT_KEY_PREFIX": prefix,
-            "CELERY_TASK_QUEUE": f"stagger-{spec.name}",
+            "CELERY_TASK_QUEUE": queue,
             "WHATSAPP_API_URL": self.mock_url,
             "WHATSAPP_PHONE_NUMBER_ID": phone_number_id(index),
             "WHATSAPP_ACCESS_TOKEN": DEFAULT_ACCESS_TOKEN,
             "WHATSAPP_APP_SECRET": DEFAULT_APP_SECRET,
             "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
         }
-        if not embedded:  # lanes share the database: keep Celery's keys apart too
-            env["CELERY_BROKER_GLOBAL_KEYPREFIX"] = prefix
         if spec.pool_from_settings:
             env["CELERY_WORKER_POOL"] = spec.pool
         return env | self.spec.bot_env | spec.env

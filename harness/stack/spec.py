@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mock_meta_api.config import Behaviours, describe_validation_error
 
-from ..bot.settings import BotSettings, Pool, SettingsError, load_settings
+from ..bot.settings import (
+    AMQP_SCHEMES,
+    REDIS_SCHEMES,
+    BotSettings,
+    Pool,
+    SettingsError,
+    load_settings,
+)
 
 # Each lane of an embedded broker gets its own database; Redis and Valkey have 16 (0 is unused).
 MAX_EMBEDDED_LANES = 15
@@ -57,12 +65,39 @@ def checked_env(env: dict[str, str]) -> dict[str, str]:
     return env
 
 
+BrokerKind = Literal["valkey", "redis", "rabbitmq"]
+BROKERS: tuple[BrokerKind, ...] = ("valkey", "redis", "rabbitmq")
+
+
+def check_broker(broker: BrokerKind, url: str | None) -> None:
+    """A lane's broker and URL agree: valkey takes none, redis needs one, rabbitmq may."""
+    if broker == "valkey" and url is not None:
+        raise ValueError(
+            "broker_url: the embedded Valkey takes no URL; for a Redis of your own "
+            "set broker = 'redis'"
+        )
+    if broker == "redis" and (url is None or not url.startswith(REDIS_SCHEMES)):
+        raise ValueError(
+            f"broker_url: broker 'redis' needs a redis:// URL (e.g. redis://127.0.0.1:6379/15), "
+            f"got {url!r}"
+        )
+    if broker == "rabbitmq" and url is not None and not url.startswith(AMQP_SCHEMES):
+        raise ValueError(
+            "broker_url: broker 'rabbitmq' takes an amqp:// URL, or none to start a node of "
+            f"its own; got {url!r}"
+        )
+
+
 class LaneSpec(_Strict):
     """One pool under test: a bot deployment of its own (webhook and worker).
 
     `pool_from_settings` puts the pool only in CELERY_WORKER_POOL, as a
     settings file would, while `concurrency` stays on the command line.
     `env` overrides any bot setting for this lane (e.g. CELERY_TASK_ACKS_LATE).
+    `broker` is where its tasks go: the embedded Valkey, a Redis at `broker_url`,
+    or RabbitMQ (at `broker_url`, or a node the stack starts). `python` runs the
+    lane's webhook and worker (an environment with other Celery releases), and
+    `pins` are the versions it was made for.
     """
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
@@ -70,11 +105,38 @@ class LaneSpec(_Strict):
     concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
     pool_from_settings: bool = False
     env: dict[str, str] = Field(default_factory=dict)
+    broker: BrokerKind = "valkey"
+    broker_url: str | None = None
+    python: Path | None = None
+    pins: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("env")
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         return checked_env(env)
+
+    @model_validator(mode="after")
+    def _broker(self) -> LaneSpec:
+        check_broker(self.broker, self.broker_url)
+        return self
+
+    @property
+    def embedded_db(self) -> bool:
+        """It takes a database of the embedded Valkey: as its broker, or for its outbox."""
+        return self.broker in ("valkey", "rabbitmq")
+
+
+class RabbitSettings(_Strict):
+    """Settings of the RabbitMQ node the harness starts (a given URL keeps its own).
+
+    `consumer_timeout_s`: a delivery unacknowledged this long closes its channel with
+    PRECONDITION_FAILED (RabbitMQ's `consumer_timeout`, 30 min by default).
+    `check_interval_s`: how often a channel checks that timeout (rabbit's
+    `channel_tick_interval`, 60 s by default), so a timeout strikes up to this much late.
+    """
+
+    consumer_timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 1800.0
+    check_interval_s: Annotated[float, Field(gt=0, le=24 * 3600)] = 60.0
 
 
 class StackSpec(_Strict):
@@ -86,6 +148,7 @@ class StackSpec(_Strict):
     )
     bot_env: dict[str, str] = Field(default_factory=dict)
     mock_behaviours: dict[str, Any] = Field(default_factory=dict)
+    rabbitmq: RabbitSettings = Field(default_factory=RabbitSettings)
     worker_loglevel: str = "INFO"
     start_timeout_s: Annotated[float, Field(gt=0)] = 60.0
 
@@ -107,10 +170,10 @@ class StackSpec(_Strict):
     @model_validator(mode="after")
     def _lanes_fit(self) -> StackSpec:
         check_unique_lanes([lane.name for lane in self.lanes])
-        if self.broker_url is None and len(self.lanes) > MAX_EMBEDDED_LANES:
+        embedded = [lane for lane in self.lanes if lane.embedded_db]
+        if self.broker_url is None and len(embedded) > MAX_EMBEDDED_LANES:
             raise ValueError(
-                f"the embedded broker has room for {MAX_EMBEDDED_LANES} lanes, "
-                f"got {len(self.lanes)}"
+                f"the embedded broker has room for {MAX_EMBEDDED_LANES} lanes, got {len(embedded)}"
             )
         for lane in self.lanes:  # bad values fail here, before any process starts
             try:

@@ -382,8 +382,8 @@ def test_a_signal_during_a_run_writes_partial_results_and_stops_everything(
             id="matrix-below-the-floor",
         ),
         pytest.param(
-            ["run", "incident", "--pool", "eventlet"],
-            ["has no lane or pool ['eventlet']; lanes: solo, prefork, threads, gevent"],
+            ["run", "incident", "--pool", "greenlet"],
+            ["has no lane or pool ['greenlet']; lanes: solo, prefork, threads, gevent"],
             id="unknown-pool",
         ),
     ],

@@ -66,7 +66,7 @@ def test_a_held_stack_runs_the_fixtures_flow_and_ctrl_c_stops_everything(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["stack", "--pool", "eventlet"], "unknown pool(s) ['eventlet']; allowed: solo, prefork"),
+        (["stack", "--pool", "greenlet"], "unknown pool(s) ['greenlet']; allowed: solo, prefork"),
         (["stack", "--parts", "0"], "Invalid value for '--parts'"),
         (["stack", "--broker-url", "redis://127.0.0.1:1/0"], "cannot reach the broker"),
         (

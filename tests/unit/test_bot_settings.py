@@ -155,11 +155,11 @@ def test_messages_url(monkeypatch: pytest.MonkeyPatch, base: str) -> None:
 # -- bad values ----------------------------------------------------------------------------------
 
 BAD_VALUES: list[Any] = [
-    ("CELERY_WORKER_POOL", "bogus", "'solo', 'prefork', 'threads' or 'gevent'"),
-    ("CELERY_WORKER_POOL", "thread", "'solo', 'prefork', 'threads' or 'gevent'"),
+    ("CELERY_WORKER_POOL", "bogus", "'solo', 'prefork', 'threads', 'gevent' or 'eventlet'"),
+    ("CELERY_WORKER_POOL", "thread", "'solo', 'prefork', 'threads', 'gevent' or 'eventlet'"),
     ("FIXTURES_PART_CHARS", "5", f"greater than or equal to {MIN_PART_CHARS}"),
     ("FIXTURES_PART_CHARS", "5000", f"less than or equal to {MAX_TEXT_CHARS}"),
-    ("CELERY_BROKER_URL", "amqp://x", "must be a redis:// URL"),
+    ("CELERY_BROKER_URL", "http://x", "must be a redis:// or amqp:// URL"),
     ("BOT_REDIS_URL", "http://store:6379", "must be a redis:// URL"),
     ("SEND_RATE_LIMIT", "fast", "a Celery rate such as '10/s', '30/m' or '100/h'"),
     ("SEND_RATE_LIMIT", "10/sec", "a Celery rate such as '10/s', '30/m' or '100/h'"),
@@ -192,7 +192,7 @@ def test_several_bad_values_give_one_line_each() -> None:
     bad = {
         "CELERY_WORKER_POOL": "bogus",
         "FIXTURES_PART_CHARS": "5000",
-        "CELERY_BROKER_URL": "amqp://x",
+        "CELERY_BROKER_URL": "http://x",
         "SEND_RATE_LIMIT": "fast",
         "WHATSAPP_API_VERSION": "21",
         "FIXTURES_PARTS": "0",
@@ -207,6 +207,18 @@ def test_several_bad_values_give_one_line_each() -> None:
     for line in lines:
         env = line.strip().split(":", 1)[0]
         assert line.endswith(f"(got {bad[env]!r})")
+
+
+def test_an_amqp_broker_needs_a_redis_for_the_outbox() -> None:
+    header, line = settings_error(CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//")
+
+    assert header == "bot settings: 1 invalid environment variable(s)"
+    assert "BOT_REDIS_URL must name a Redis" in line
+    settings = load_settings(
+        celery_broker_url="amqp://guest:guest@127.0.0.1:5672//",
+        bot_redis_url="redis://127.0.0.1:6379/3",
+    )
+    assert settings.store_url == "redis://127.0.0.1:6379/3"
 
 
 def test_settings_error_is_a_value_error() -> None:
@@ -338,7 +350,7 @@ def test_bot_command_with_a_bad_environment_exits_2_before_serving() -> None:
     bad = {
         "CELERY_WORKER_POOL": "bogus",
         "FIXTURES_PART_CHARS": "5",
-        "CELERY_BROKER_URL": "amqp://x",
+        "CELERY_BROKER_URL": "http://x",
         "SEND_RATE_LIMIT": "fast",
     }
     env = {name: value for name, value in os.environ.items() if name.upper() not in ENV_NAMES}

@@ -51,7 +51,7 @@ def test_scenarios_checks_files_without_running_them(tmp_path: Path) -> None:
         '[[lanes]]\nname = "solo"\npool = "solo"\n'
     )
     bad = tmp_path / "bad.toml"
-    bad.write_text(good.read_text().replace('pool = "solo"', 'pool = "eventlet"'))
+    bad.write_text(good.read_text().replace('pool = "solo"', 'pool = "greenlet"'))
 
     done = CliRunner().invoke(cli.app, ["scenarios", str(good), str(bad)], env={"COLUMNS": "200"})
 

@@ -400,8 +400,8 @@ SOLO = 'name = "solo"\npool = "solo"\n'
     ("text", "expected"),
     [
         pytest.param(
-            edited('pool = "solo"', 'pool = "eventlet"'),
-            ["lanes.0.pool: ", "'solo', 'prefork', 'threads' or 'gevent'", "(got 'eventlet')"],
+            edited('pool = "solo"', 'pool = "greenlet"'),
+            ["lanes.0.pool: ", "'threads', 'gevent' or 'eventlet'", "(got 'greenlet')"],
             id="unknown-pool",
         ),
         pytest.param(
@@ -625,10 +625,10 @@ def test_only_refuses_unknown_names() -> None:
     scenario, _ = load_scenario("incident")
 
     with pytest.raises(ScenarioError) as raised:
-        scenario.only(["solo", "eventlet"])
+        scenario.only(["solo", "greenlet"])
 
     message = str(raised.value)
-    assert "no lane or pool ['eventlet']" in message
+    assert "no lane or pool ['greenlet']" in message
     assert "lanes: solo, prefork, threads, gevent" in message
 
 

@@ -38,7 +38,7 @@ def test_one_lane_per_pool() -> None:
             f"the embedded broker has room for {MAX_EMBEDDED_LANES} lanes, got 16",
         ),
         (lambda: LaneSpec(name="Solo Lane", pool="solo"), "should match pattern"),
-        (lambda: LaneSpec(name="a", pool="eventlet"), "'solo', 'prefork', 'threads' or 'gevent'"),
+        (lambda: LaneSpec(name="a", pool="greenlet"), "'gevent' or 'eventlet'"),
         (lambda: LaneSpec(name="a", pool="solo", concurrency=0), "greater than or equal to 1"),
         (
             lambda: LaneSpec(name="a", pool="solo", env={"celery_worker_pool": "solo"}),

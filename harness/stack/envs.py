@@ -1,0 +1,147 @@
+"""Python environments for lanes that run another Celery release, made with uv and cached.
+
+A lane that pins versions (`celery = "5.3.6"`, optionally `kombu`, `redis`, ...) runs
+its webhook and worker from an environment holding the project's dependencies with
+exactly those versions (uv's overrides: a pin wins over the project's own bounds);
+the bot's code itself comes from this checkout (PYTHONPATH), so one environment
+serves every checkout. Environments live under ~/.cache/stagger-harness/envs/<hash>
+(or $STAGGER_ENV_CACHE), the hash covering the pins, the Python version and the
+project's dependency list. Each is built in a temporary directory and renamed into
+place only once complete, so a failed or interrupted build leaves nothing in the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CACHE_VARIABLE = "STAGGER_ENV_CACHE"
+BUILD_TIMEOUT_S = 900.0  # a cold build downloads Celery and friends once
+FORMAT = 1  # bump when the way environments are built changes
+
+
+class EnvError(ValueError):
+    """An environment that cannot be made; the message names the lane and its pins."""
+
+
+def cache_dir() -> Path:
+    override = os.environ.get(CACHE_VARIABLE)
+    return Path(override) if override else Path.home() / ".cache" / "stagger-harness" / "envs"
+
+
+def project_requirements() -> list[str]:
+    """The project's own dependencies, as pyproject.toml lists them."""
+    data = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return list(data["project"]["dependencies"])
+
+
+def describe_pins(pins: dict[str, str]) -> str:
+    return ", ".join(f"{name} = {version!r}" for name, version in sorted(pins.items()))
+
+
+def env_key(pins: dict[str, str]) -> str:
+    """Stable for the same pins, Python and dependency list; anything else, a new env."""
+    identity = {
+        "format": FORMAT,
+        "python": [platform.python_implementation(), platform.python_version()],
+        "pins": sorted(pins.items()),
+        "requirements": project_requirements(),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def python_of(env: Path) -> Path:
+    return env / "bin" / "python"
+
+
+def _uv() -> list[str]:
+    """uv as `uv run` named it, else on PATH, else the module next to this interpreter."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    }
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+        check=False,
+    )
+
+
+def ensure_env(pins: dict[str, str], lane: str) -> Path:
+    """The interpreter of an environment for `pins`, built now if the cache lacks it."""
+    root = cache_dir()
+    final = root / env_key(pins)
+    if python_of(final).exists():
+        return python_of(final)
+    root.mkdir(parents=True, exist_ok=True)
+    building = root / f".{final.name}.{secrets.token_hex(4)}.building"
+    try:
+        _build(building, pins, lane)
+        try:
+            building.rename(final)  # atomic: the cache holds a whole environment or none
+        except OSError:
+            if not python_of(final).exists():  # not a rival build that finished first
+                raise
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    return python_of(final)
+
+
+def _build(path: Path, pins: dict[str, str], lane: str) -> None:
+    failure = f"lane {lane}: {describe_pins(pins)} cannot be installed"
+    made = _run(
+        [*_uv(), "venv", "--quiet", "--relocatable", "--python", sys.executable, str(path)],
+        path.parent,
+    )
+    if made.returncode != 0:
+        raise EnvError(f"{failure}: uv venv: {_last_lines(made.stderr)}")
+    requirements = path / "stagger-requirements.txt"
+    overrides = path / "stagger-overrides.txt"
+    requirements.write_text("\n".join(project_requirements()) + "\n")
+    extras = {"celery": "[redis]"}  # the bot's broker and store need Celery's Redis extra
+    overrides.write_text(
+        "".join(f"{name}{extras.get(name, '')}=={version}\n" for name, version in pins.items())
+    )
+    installed = _run(
+        [
+            *_uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--compile-bytecode",
+            "--python",
+            str(python_of(path)),
+            "--requirement",
+            str(requirements),
+            "--override",
+            str(overrides),
+        ],
+        path.parent,
+    )
+    if installed.returncode != 0:
+        raise EnvError(f"{failure}: {_last_lines(installed.stderr)}")
+    (path / "stagger-env.json").write_text(json.dumps({"pins": pins}, indent=2) + "\n")
+
+
+def _last_lines(text: str, count: int = 6) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " / ".join(lines[-count:]) or "(no output)"

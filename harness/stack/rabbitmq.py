@@ -1,0 +1,193 @@
+"""RabbitMQ for lanes on AMQP: a node the harness starts and stops, or a given AMQP URL.
+
+The node is Debian's `rabbitmq-server`, run as the current user (its script directly,
+not the packaged wrapper that switches to the `rabbitmq` user), with everything of its
+own: node name, AMQP and distribution ports chosen free, data, log and config under
+the run directory, an Erlang cookie it writes, no plugins (management off), and its own
+`epmd` on a free port, so the machine's RabbitMQ node and its epmd are never touched.
+Readiness is the server's own "completed with N plugins" line, then an AMQP handshake,
+both under the start deadline. It is stopped by PID like every other process: the node
+(SIGTERM, a clean stop in about a second), then its epmd.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import amqp
+
+from ..processes import ServerProcess, ServerStartError, start_server
+from .broker import BrokerError, free_port
+
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+RABBITMQ_READY = re.compile(r"completed with \d+ plugins")
+EPMD_READY = re.compile(r"epmd running")
+START_ATTEMPTS = 3  # a free port may be taken before the node binds it
+AMQP_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_CONSUMER_TIMEOUT_S = 1800.0  # RabbitMQ's own default: 30 min
+DEFAULT_CHECK_INTERVAL_S = 60.0  # rabbit's channel_tick_interval: consumer timeouts checked
+
+
+def server_binary() -> Path:
+    """The packaged server script; a clear error naming the package when it is missing."""
+    found = RABBITMQ_SERVER if RABBITMQ_SERVER.is_file() else None
+    if found is None and (on_path := shutil.which("rabbitmq-server")):
+        found = Path(on_path)
+    if found is None or shutil.which("epmd") is None:
+        raise BrokerError(
+            "rabbitmq-server is not installed (a lane names broker = 'rabbitmq' and no URL); "
+            "install Debian's package: apt-get install rabbitmq-server"
+        )
+    return found
+
+
+def probe(url: str, timeout_s: float = AMQP_CONNECT_TIMEOUT_S) -> str:
+    """Connect and log in at `url`; the server's version, or BrokerError saying why not."""
+    parts = urlsplit(url)
+    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+    connection = amqp.Connection(
+        host=f"{parts.hostname or '127.0.0.1'}:{parts.port or 5672}",
+        userid=unquote(parts.username or "guest"),
+        password=unquote(parts.password or "guest"),
+        virtual_host=vhost,
+        connect_timeout=timeout_s,
+        read_timeout=timeout_s,
+        write_timeout=timeout_s,
+    )
+    try:
+        connection.connect()
+        version = connection.server_properties.get("version", b"?")
+    except Exception as exc:  # socket errors, refused logins, timeouts: all mean "not usable"
+        raise BrokerError(f"cannot reach the AMQP broker at {url}: {exc}") from None
+    finally:
+        with contextlib.suppress(Exception):  # closing what may never have opened
+            connection.collect()
+    return f"rabbitmq {version.decode() if isinstance(version, bytes) else version}"
+
+
+@dataclass
+class RabbitNode:
+    """A RabbitMQ node the harness started: its AMQP URL, node name and processes."""
+
+    url: str
+    node: str
+    server: ServerProcess
+    epmd: ServerProcess
+    version: str = ""
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def stop(self) -> None:
+        """The node first (it unregisters from epmd), then its own epmd."""
+        try:
+            self.server.stop(grace_s=15.0)
+        finally:
+            self.epmd.stop()
+
+
+def node_config(consumer_timeout_s: float, check_interval_s: float) -> tuple[str, str]:
+    """rabbitmq.conf and advanced.config for the settings a scenario may change."""
+    conf = "\n".join(
+        [
+            "loopback_users = none",  # guest logs in over 127.0.0.1 only; this keeps that plain
+            f"consumer_timeout = {max(1, round(consumer_timeout_s * 1000))}",
+            "",
+        ]
+    )
+    tick_ms = max(1, round(check_interval_s * 1000))
+    advanced = f"[{{rabbit, [{{channel_tick_interval, {tick_ms}}}]}}].\n"
+    return conf, advanced
+
+
+def start_node(
+    run_dir: Path,
+    *,
+    consumer_timeout_s: float = DEFAULT_CONSUMER_TIMEOUT_S,
+    check_interval_s: float = DEFAULT_CHECK_INTERVAL_S,
+    timeout_s: float = 60.0,
+    on_start: Callable[[str, ServerProcess], None] | None = None,
+) -> RabbitNode:
+    """Start a node of its own under `run_dir/rabbitmq/`; logs to rabbitmq.log and epmd.log."""
+    binary = server_binary()
+    base = run_dir / "rabbitmq"
+    home = base / "home"
+    for directory in (home, base / "mnesia", base / "log"):
+        directory.mkdir(parents=True, exist_ok=True)
+    cookie = home / ".erlang.cookie"
+    if not cookie.exists():
+        cookie.write_text(secrets.token_hex(16))
+        cookie.chmod(0o400)
+    conf, advanced = node_config(consumer_timeout_s, check_interval_s)
+    (base / "rabbitmq.conf").write_text(conf)
+    (base / "advanced.config").write_text(advanced)
+    (base / "enabled_plugins").write_text("[].\n")
+    node = f"stagger-{secrets.token_hex(4)}@localhost"
+    errors: list[str] = []
+    for _ in range(START_ATTEMPTS):
+        epmd_port, amqp_port, dist_port = free_port(), free_port(), free_port()
+        env = {
+            "HOME": str(home),
+            "ERL_EPMD_PORT": str(epmd_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODENAME": node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(amqp_port),
+            "RABBITMQ_DIST_PORT": str(dist_port),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_LOGS": "-",  # to stdout: the ready line, and rabbitmq.log via the pump
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(base / f"{node}.pid"),
+        }
+        try:
+            epmd = start_server(
+                ["epmd", "-port", str(epmd_port), "-address", "127.0.0.1", "-d"],
+                EPMD_READY,
+                timeout_s=timeout_s,
+                env=env,
+                log_path=run_dir / "epmd.log",
+                on_start=_named(on_start, "epmd"),
+            )
+        except ServerStartError as exc:
+            errors.append(f"epmd: {exc}")
+            continue
+        try:
+            server = start_server(
+                [str(binary)],
+                RABBITMQ_READY,
+                timeout_s=timeout_s,
+                env=env,
+                log_path=run_dir / "rabbitmq.log",
+                on_start=_named(on_start, "rabbitmq"),
+            )
+        except BaseException as exc:
+            epmd.stop()
+            if not isinstance(exc, ServerStartError):
+                raise
+            errors.append(f"rabbitmq-server: {str(exc)[-2000:]}")
+            continue
+        url = f"amqp://guest:guest@127.0.0.1:{amqp_port}//"
+        rabbit = RabbitNode(url=url, node=node, server=server, epmd=epmd, env=env)
+        try:
+            rabbit.version = probe(url, timeout_s=min(timeout_s, 10.0))
+        except BaseException:
+            rabbit.stop()
+            raise
+        return rabbit
+    raise BrokerError("rabbitmq-server did not start:\n" + "\n".join(errors))
+
+
+def _named(
+    on_start: Callable[[str, ServerProcess], None] | None, name: str
+) -> Callable[[ServerProcess], None] | None:
+    if on_start is None:
+        return None
+    return lambda process: on_start(name, process)
