@@ -81,8 +81,10 @@ def comparison_table(results: Results) -> Group:
         collapse_padding=True,
         pad_edge=False,
     )
-    for column in ("lane", "pool", "conc", "sent", "miss", "dup", "inv", "p50", "p95", "max"):
-        table.add_column(column, justify="left" if column in ("lane", "pool") else "right")
+    columns = ("lane", "pool", "broker", "celery", "conc", "sent", "miss", "dup", "inv")
+    for column in (*columns, "p50", "p95", "max"):
+        left = column in ("lane", "pool", "broker", "celery")
+        table.add_column(column, justify="left" if left else "right")
     table.add_column("verdict")
     table.add_column("expected")
     for lane in results.lanes:
@@ -91,6 +93,8 @@ def comparison_table(results: Results) -> Group:
         table.add_row(
             lane.lane,
             lane.pool + ("*" if lane.pool_set_by == "settings" else ""),
+            lane.broker,
+            lane.versions.get("celery", "-"),
             "-" if lane.concurrency is None else str(lane.concurrency),
             f"{lane.delivered}/{lane.expected_messages}",
             str(lane.missing),

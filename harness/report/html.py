@@ -15,6 +15,7 @@ from .load import LOAD_COLUMNS, LOAD_NOTE, load_facts, load_rows
 from .text import (
     COLUMNS,
     EXPECTED_COLUMN,
+    LANE_PACKAGES,
     PLOTS_NOTE,
     TABLE_NOTE,
     VERDICT_COLUMN,
@@ -22,6 +23,7 @@ from .text import (
     expected,
     facts,
     headline,
+    lane_versions,
     verdict,
 )
 
@@ -156,6 +158,15 @@ def render_html(report: Report, plots: dict[str, str]) -> str:
         "<h2>Versions</h2>",
         "<table><thead><tr><th>component</th><th>version</th></tr></thead><tbody>",
         *(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in versions),
+        "</tbody></table>",
+        "<p>Each lane's own, as its worker reported them:</p>",
+        "<table><thead><tr>"
+        + "".join(f"<th>{escape(h)}</th>" for h in ("lane", "broker", *LANE_PACKAGES))
+        + "</tr></thead><tbody>",
+        *(
+            "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in lane_versions(lane)) + "</tr>"
+            for lane in lanes
+        ),
         "</tbody></table>",
         "</body>",
         "</html>",

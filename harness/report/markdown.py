@@ -13,7 +13,18 @@ import re
 from ..load.figures import LoadResult
 from .data import LATENESS_PLOT, LOAD_PLOT, Report
 from .load import LOAD_COLUMNS, LOAD_NOTE, load_facts, load_rows
-from .text import COLUMNS, PLOTS_NOTE, TABLE_NOTE, cells, expected, facts, headline, verdict
+from .text import (
+    COLUMNS,
+    LANE_PACKAGES,
+    PLOTS_NOTE,
+    TABLE_NOTE,
+    cells,
+    expected,
+    facts,
+    headline,
+    lane_versions,
+    verdict,
+)
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
@@ -66,6 +77,12 @@ def render_markdown(report: Report, plots_dir: str) -> str:
     out += _folded("as run: lanes picked, durations scaled", _fenced(as_run, "json"))
     out += ["## Versions", "", "| component | version |", "|---|---|"]
     out += [f"| {escape(k)} | {escape(v)} |" for k, v in results.versions.items()]
+    out += ["", "Each lane's own, as its worker reported them:", ""]
+    out.append("| lane | broker | " + " | ".join(LANE_PACKAGES) + " |")
+    out.append("|" + "---|" * (2 + len(LANE_PACKAGES)))
+    out += [
+        "| " + " | ".join(escape(c) for c in lane_versions(lane)) + " |" for lane in report.lanes
+    ]
     return "\n".join(out) + "\n"
 
 

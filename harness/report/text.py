@@ -15,6 +15,8 @@ from .data import Lane, Report
 COLUMNS = (
     ("lane", "l"),
     ("pool", "l"),
+    ("broker", "l"),
+    ("celery / kombu", "l"),
     ("concurrency", "r"),
     ("delivered", "r"),
     ("missing", "r"),
@@ -28,8 +30,10 @@ COLUMNS = (
     ("verdict", "l"),
     ("expected", "l"),
 )
-VERDICT_COLUMN = 12
-EXPECTED_COLUMN = 13
+VERDICT_COLUMN = 14
+EXPECTED_COLUMN = 15
+# Each lane's own versions, as its worker reported them (a lane may run its own release).
+LANE_PACKAGES = ("python", "celery", "kombu", "amqp", "redis", "billiard", "gevent", "eventlet")
 TABLE_NOTE = (
     "Lateness: API receipt minus due time (request + countdown). Throughput: parts "
     "delivered per second, from the request to the lane's last API answer. "
@@ -57,6 +61,24 @@ def expected(lane: Lane) -> str:
     return f"{result.expected_verdict}{reasons} {'✓' if result.as_expected else '✗'}"
 
 
+def release(lane: Lane) -> str:
+    """`5.3.6 / 5.3.4` as the lane's worker reported it; `-` from results without it."""
+    versions = lane.result.versions
+    if "celery" not in versions:
+        return "-"
+    return f"{versions['celery']} / {versions.get('kombu', '?')}"
+
+
+def lane_versions(lane: Lane) -> list[str]:
+    """One row of the lane versions table: the lane, its broker, then `LANE_PACKAGES`."""
+    result = lane.result
+    return [
+        result.lane,
+        result.broker_version or result.broker,
+        *(result.versions.get(package, "-") for package in LANE_PACKAGES),
+    ]
+
+
 def cells(lane: Lane) -> list[str]:
     """One row of the comparison table, in `COLUMNS` order."""
     result = lane.result
@@ -65,6 +87,8 @@ def cells(lane: Lane) -> list[str]:
     return [
         result.lane,
         pool,
+        result.broker_version or result.broker,
+        release(lane),
         "-" if result.concurrency is None else str(result.concurrency),
         f"{result.delivered}/{result.expected_messages}",
         str(result.missing),
