@@ -9,6 +9,7 @@ run can take a quarter of the time and reach the same verdicts.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import ROUND_CEILING, Context, Decimal
 from pathlib import Path
@@ -16,10 +17,12 @@ from typing import Annotated, Any, Literal
 
 from celery.utils.time import rate as parse_rate
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -160,9 +163,26 @@ class Tolerances(_Strict):
         return self
 
 
-# A version a lane pins: an exact release as PyPI spells it (5.3.6, 5.4.0rc1, 5.5.0.post1).
-Version = Annotated[str, Field(pattern=r"^\d+(\.\d+)*([ab]|rc|\.post|\.dev)?\d*$")]
-PackageName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+VERSION = re.compile(r"^\d+(\.\d+)*((a|b|rc|\.post|\.dev)\d+)?$")
+
+
+def _exact_version(value: str) -> str:
+    """A lane pins exact releases as PyPI spells them (5.3.6, 5.4.0rc1, 5.5.0.post1)."""
+    if not VERSION.match(value):
+        raise ValueError("must be an exact version such as '5.3.6'")
+    return value
+
+
+def _package_name(value: str) -> str:
+    if not re.match(r"^[a-z0-9][a-z0-9._-]*$", value):
+        raise ValueError("must be a package name in lower case, such as 'redis'")
+    if value in ("celery", "kombu"):
+        raise ValueError(f"set {value} with the lane's own `{value}` field, not in packages")
+    return value
+
+
+Version = Annotated[str, AfterValidator(_exact_version)]
+PackageName = Annotated[str, AfterValidator(_package_name)]
 
 
 class LaneScenario(_Strict):
@@ -178,7 +198,9 @@ class LaneScenario(_Strict):
     pool: Pool
     broker: BrokerKind = "valkey"
     broker_url: str | None = Field(
-        default=None, description="redis: required; rabbitmq: optional (none: a node of its own)."
+        default=None,
+        validate_default=True,
+        description="redis: required; rabbitmq: optional (none: a node of its own).",
     )
     celery: Version | None = None
     kombu: Version | None = None
@@ -203,12 +225,18 @@ class LaneScenario(_Strict):
         _settings(values)
         return values
 
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, url: str | None, info: ValidationInfo) -> str | None:
+        if "broker" in info.data:  # else the broker itself is wrong, and said so
+            try:
+                check_broker(info.data["broker"], url)
+            except ValueError as exc:
+                raise ValueError(str(exc).removeprefix("broker_url: ")) from None
+        return url
+
     @model_validator(mode="after")
     def _reasons_need_failure(self) -> LaneScenario:
-        check_broker(self.broker, self.broker_url)
-        doubled = sorted({"celery", "kombu"} & set(self.packages))
-        if doubled:
-            raise ValueError(f"packages: set {doubled} with the lane's own field, not in packages")
         if self.because and self.expect == "pass":
             raise ValueError(
                 f"lane {self.name}: `because` lists reasons for a failure, "
