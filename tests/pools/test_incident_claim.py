@@ -2,10 +2,12 @@
 20` on the command line, a Redis broker (the machine's own), realistic latency.
 
 Solo keeps up. The team's fix, gevent chosen the same way, is never monkey-patched and
-runs nothing: every part is received, none started.
+runs nothing: every part is received, none started; eventlet, the same.
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -28,14 +30,39 @@ def test_solo_set_by_settings_with_concurrency_20_delivers_every_part_on_time(
     assert_exactly_once_in_order_on_time(outcome, "solo")
 
 
-def test_gevent_set_by_settings_receives_every_part_and_starts_none(outcome: RunOutcome) -> None:
-    history = parts(outcome, "gevent")
+@pytest.mark.parametrize("pool", ["gevent", "eventlet"])
+def test_a_green_pool_set_by_settings_receives_every_part_and_starts_none(
+    outcome: RunOutcome, pool: str
+) -> None:
+    history = parts(outcome, pool)
     assert len(history) == outcome.scenario.expected_messages
     assert all(m.received is not None and m.started is None for m in history)
     assert all(m.accepted == 0 for m in history)
-    assert outcome.lane("gevent").missing == outcome.scenario.expected_messages
-    assert_as_expected(outcome, "gevent")
+    assert outcome.lane(pool).missing == outcome.scenario.expected_messages
+    assert_as_expected(outcome, pool)
 
 
-def test_gevent_on_the_command_line_delivers_every_part_on_time(outcome: RunOutcome) -> None:
-    assert_exactly_once_in_order_on_time(outcome, "gevent-argv")
+@pytest.mark.parametrize("pool", ["gevent", "eventlet"])
+def test_a_green_pool_on_the_command_line_delivers_every_part_on_time(
+    outcome: RunOutcome, pool: str
+) -> None:
+    assert_exactly_once_in_order_on_time(outcome, f"{pool}-argv")
+
+
+@pytest.mark.parametrize(
+    ("lane", "patched"),
+    [("gevent", False), ("gevent-argv", True), ("eventlet", False), ("eventlet-argv", True)],
+)
+def test_only_a_green_pool_on_the_command_line_is_monkey_patched(
+    outcome: RunOutcome, lane: str, patched: bool
+) -> None:
+    """As each worker reported it at start-up: Celery patches only for `-P` on argv."""
+    lines = (outcome.run_dir / "events.jsonl").read_text().splitlines()
+    ready = [
+        event
+        for event in map(json.loads, lines)
+        if event["lane"] == lane and event["event"] == "worker_ready"
+    ]
+    pool = outcome.lane(lane).pool
+    assert [event["pool"] for event in ready] == [pool]
+    assert ready[0][f"{pool}_patched"] is patched
