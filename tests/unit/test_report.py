@@ -336,7 +336,18 @@ def test_an_interrupted_run_says_so_in_both_formats(tmp_path: Path) -> None:
     assert "missing: never accepted (18)" in text_of(tmp_path / "plots" / "timeline-solo.svg")
 
 
-@pytest.mark.parametrize("sample", ["incident", "slow-api", "jittery-api", "worker-killed"])
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "incident",
+        "slow-api",
+        "jittery-api",
+        "worker-killed",
+        "brokers",
+        "brokers-long-eta",
+        "releases",
+    ],
+)
 def test_the_committed_sample_is_drawn_again_from_its_own_files(
     sample: str, tmp_path: Path
 ) -> None:
