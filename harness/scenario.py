@@ -349,6 +349,11 @@ class Scenario(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")]
     description: Annotated[str, Field(min_length=1)]
     time_scale: Annotated[float, Field(gt=0, le=100)] = 1.0
+    min_time_scale: Annotated[float, Field(gt=0, le=100)] | None = Field(
+        default=None,
+        description="The least time scale whose verdicts hold: a broker's own timer that "
+        "does not scale (Redis's restore sweep) decides them.",
+    )
     flow: Flow = Field(default_factory=Flow)
     settings: dict[str, SettingValue] = Field(
         default_factory=dict, description="Bot and Celery settings for every lane (env names)."
@@ -473,6 +478,11 @@ class Scenario(_Strict):
         x = self.time_scale if time_scale is None else time_scale
         if not 0 < x <= 100:
             raise ScenarioError(f"time scale must be above 0 and at most 100, got {x}")
+        if self.min_time_scale is not None and x < self.min_time_scale:
+            raise ScenarioError(
+                f"scenario {self.name!r} runs at a time scale of at least {self.min_time_scale:g} "
+                f"(got {x:g}): a broker's own timer, which no scale changes, decides its verdicts"
+            )
         flow = self.flow.model_copy(update={"spacing_s": self.flow.spacing_s * x})
         tolerances = self.tolerances.model_copy(
             update={

@@ -87,6 +87,16 @@ def test_the_shipped_broker_and_release_scenarios_name_their_lanes() -> None:
     assert {lane.pins.get("celery") for lane in releases.lanes} == {"5.3.6", "5.5.3", None}
 
 
+def test_a_scenario_a_broker_timer_decides_refuses_a_smaller_time_scale() -> None:
+    scenario, _ = load_scenario("brokers-long-eta")
+
+    with pytest.raises(ScenarioError) as raised:
+        scenario.scaled(0.25)
+
+    assert "runs at a time scale of at least 1 (got 0.25)" in str(raised.value)
+    assert scenario.scaled(1.0).time_scale == 1.0
+
+
 def test_the_rabbitmq_node_is_configured_in_milliseconds() -> None:
     conf, advanced = node_config(consumer_timeout_s=1.5, check_interval_s=0.25)
 
