@@ -23,6 +23,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+# The checkout the harness runs from: a lane with its own environment imports the bot from it.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CACHE_VARIABLE = "STAGGER_ENV_CACHE"
 BUILD_TIMEOUT_S = 900.0  # a cold build downloads Celery and friends once

@@ -34,13 +34,12 @@ from ..mock_admin import MockAdmin
 from ..processes import ServerProcess, start_server
 from . import broker as brokers
 from . import rabbitmq
+from .envs import PROJECT_ROOT
 from .spec import LaneSpec, StackSpec, phone_number_id, settings_from_env
 
 # Celery logs "<name>@<host> ready." once the worker consumes.
 WORKER_READY = re.compile(r"\S+@\S+ ready\.")
 VERIFY_TOKEN = "stagger-verify-token"
-# The checkout the harness runs from: a lane with its own environment imports the bot from it.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class StackStopped(RuntimeError):
