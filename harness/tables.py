@@ -9,7 +9,7 @@ from rich.text import Text
 
 from .results import LaneResult, Results, describe_fault, seconds
 from .run import Progress
-from .scenario import Scenario
+from .scenario import LaneScenario, Scenario
 from .stack import LocalStack
 
 
@@ -159,6 +159,13 @@ def _load_notes(results: Results) -> list[Text]:
     return notes
 
 
+def _lane_label(lane: LaneScenario) -> str:
+    """`killed-5-3 (celery 5.3.6)`, `killed-rabbitmq (rabbitmq)`; a default lane: its name."""
+    notes = [lane.broker] if lane.broker != "valkey" else []
+    notes += [f"{package} {version}" for package, version in lane.pins.items()]
+    return lane.name + (f" ({', '.join(notes)})" if notes else "")
+
+
 def scenarios_table(scenarios: list[Scenario]) -> Table:
     table = Table(title="Scenarios (harness run NAME, or a path to a .toml file)")
     for column in ("name", "lanes", "parts x spacing", "description"):
@@ -167,7 +174,7 @@ def scenarios_table(scenarios: list[Scenario]) -> Table:
         flow = scenario.flow
         table.add_row(
             scenario.name,
-            ", ".join(lane.name for lane in scenario.lanes),
+            ", ".join(_lane_label(lane) for lane in scenario.lanes),
             f"{flow.messages} x {flow.spacing_s:g} s",
             scenario.description,
         )
