@@ -1,20 +1,19 @@
 """The pool regression suite: shipped scenarios run on real stacks, judged per message.
 
-Each module runs one scenario once, every lane side by side (`run_scenario`, the CLI's
-code path), and its tests, parametrised by pool, assert on that run. Scenarios run time
-scaled; every tolerance comes from the scaled scenario.
+Each module runs one scenario once, every lane side by side (the pytest plugin's
+`stagger_run`, on the CLI's code path), and its tests, parametrised by pool, assert on
+that run. Scenarios run time scaled; every tolerance comes from the scaled scenario.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from harness.history import MessageHistory
-from harness.run import RunOutcome, run_scenario
-from harness.scenario import Scenario, load_scenario
+from harness.run import RunOutcome
+from harness.scenario import Scenario
 
 POOLS = ("solo", "prefork", "threads", "gevent")
 CONCURRENT_POOLS = ("prefork", "threads", "gevent")
@@ -24,19 +23,11 @@ RunScenario = Callable[..., RunOutcome]
 
 
 @pytest.fixture(scope="session")
-def run_shipped(tmp_path_factory: pytest.TempPathFactory) -> RunScenario:
-    """Run a shipped scenario at a time scale, once per session, and keep its outcome."""
-    outcomes: dict[tuple[str, float, str | None], RunOutcome] = {}
+def run_shipped(stagger_run: RunScenario) -> RunScenario:
+    """Run a shipped scenario at a time scale, once per session (the plugin's `stagger_run`)."""
 
     def run(name: str, time_scale: float, broker_url: str | None = None) -> RunOutcome:
-        key = (name, time_scale, broker_url)
-        if key not in outcomes:
-            scenario, text = load_scenario(name)
-            run_dir = Path(tmp_path_factory.mktemp(name))
-            outcomes[key] = run_scenario(
-                scenario.scaled(time_scale), run_dir, broker_url=broker_url, source_text=text
-            )
-        return outcomes[key]
+        return stagger_run(name, time_scale=time_scale, broker_url=broker_url)
 
     return run
 
