@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ STARTED: list[subprocess.Popen[str]] = []
 # a worker logs every send, and a long load test must not grow the harness without bound.
 KEPT_LINES = 20_000
 KILL_WAIT_S = 5.0  # how long a SIGKILLed process may take to be reaped
+POLL_S = 0.1  # how often a start polls its `ready_check`
 
 
 class ServerStartError(RuntimeError):
@@ -116,8 +118,11 @@ def start_server(
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
     on_start: Callable[[ServerProcess], None] | None = None,
+    ready_check: Callable[[], bool] | None = None,
+    cwd: Path | None = None,
 ) -> ServerProcess:
-    """Start `argv` and return once stdout or stderr prints a line matching `ready`.
+    """Start `argv` and return once stdout or stderr prints a line matching `ready`, or
+    `ready_check()` (polled while the process runs) says it is ready.
 
     Both pipes are drained by threads for the process's whole life, so a chatty
     server never blocks on a full pipe; with `log_path` every line also goes to
@@ -135,6 +140,7 @@ def start_server(
         bufsize=1,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         start_new_session=True,
+        cwd=cwd,
     )
     STARTED.append(popen)
     server = ServerProcess(popen, log=log)
@@ -148,9 +154,15 @@ def start_server(
         )
         pump.start()
         server._pumps.append(pump)
+    deadline = time.monotonic() + timeout_s
     try:
-        if not signal_ready.wait(timeout_s):
-            raise ServerStartError(f"no ready line within {timeout_s:g} s:\n{server.output}")
+        while not signal_ready.wait(max(0.0, min(deadline - time.monotonic(), POLL_S))):
+            if ready_check is not None and popen.poll() is None and ready_check():
+                server.ready = True
+                break
+            if time.monotonic() >= deadline:
+                what = "no ready line" if ready_check is None else "not ready"
+                raise ServerStartError(f"{what} within {timeout_s:g} s:\n{server.output}")
         if not server.ready:
             code = popen.wait(timeout=timeout_s)
             raise ServerStartError(f"exited with {code} before it was ready:\n{server.output}")

@@ -20,6 +20,7 @@ import httpx
 
 from .bot.flow import correlation_for
 from .checks import LaneVerdict
+from .external_history import SentRequest, build_external_history
 from .history import MessageHistory, build_history
 from .load.driver import LoadDriver, LoadPlan
 from .load.figures import expected_requests, load_result
@@ -40,6 +41,7 @@ from .results import (
 )
 from .scenario import Scenario
 from .stack import Lane, LaneSpec, LocalStack, StackSpec
+from .stack.external import ExternalLaneError, last_lines
 from .stack.local import interrupts_deferred
 from .stack.prepare import prepare
 from .workload import inbound_text, new_inbound_id, post_inbound
@@ -62,6 +64,7 @@ def stack_spec(scenario: Scenario, broker_url: str | None = None) -> StackSpec:
                 broker=lane.broker,
                 broker_url=lane.broker_url,
                 pins=lane.pins,
+                external=lane.external,
             )
             for lane in scenario.lanes
         ],
@@ -110,32 +113,62 @@ class _Sources:
 class _Collector:
     """Reads each lane's store and the journal (incrementally) into histories."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: LocalStack, spacing_s: float) -> None:
         self.stack = stack
+        self.spacing_s = spacing_s
         self.mock = MockAdmin(stack.mock_url)
         self.sources = _Sources()
 
     def collect(self) -> _Sources:
         """Outbox and events first, then the journal: a part the outbox calls sent was
-        answered by the mock before the bot wrote that, so its journal entry is read too."""
-        outboxes = {name: lane.store.outbox() for name, lane in self.stack.lanes.items()}
-        events = {name: lane.store.events() for name, lane in self.stack.lanes.items()}
+        answered by the mock before the bot wrote that, so its journal entry is read too.
+
+        An external lane has no outbox: Celery's task events stand in for its events."""
+        lanes = self.stack.lanes
+        replica = {name: lane for name, lane in lanes.items() if lane.task_events is None}
+        outboxes = {name: lane.store.outbox() for name, lane in replica.items()}
+        events = {name: lane.store.events() for name, lane in replica.items()}
+        events |= {
+            name: lane.task_events.snapshot()
+            for name, lane in lanes.items()
+            if lane.task_events is not None
+        }
         # Entries are completed in place when the mock answers: re-read from the first open one.
         journal = self.sources.journal
         done = next((i for i, e in enumerate(journal) if e["responded_at"] is None), len(journal))
         after = journal[done - 1]["seq"] if done else 0
         journal = journal[:done] + self.mock.journal(after_seq=after)
-        history = {
-            name: build_history(
-                name,
-                outboxes[name],
-                events[name],
-                [e for e in journal if e.get("phone_number_id") == lane.phone_number_id],
-            )
-            for name, lane in self.stack.lanes.items()
-        }
+        history: dict[str, list[MessageHistory]] = {}
+        for name, lane in lanes.items():
+            sent = [e for e in journal if e.get("phone_number_id") == lane.phone_number_id]
+            if lane.task_events is None:
+                history[name] = build_history(name, outboxes[name], events[name], sent)
+            else:
+                history[name] = self._external(lane, events[name], sent)
         self.sources = _Sources(journal=journal, events=events, history=history)
         return self.sources
+
+    def _external(
+        self, lane: Lane, events: list[dict[str, Any]], sent: list[dict[str, Any]]
+    ) -> list[MessageHistory]:
+        """A lane of one's own: its parts from the journal and Celery's task events."""
+        assert lane.spec.external is not None
+        found = build_external_history(
+            lane.name,
+            lane.spec.external,
+            [SentRequest(*request) for request in lane.requests],
+            events,
+            sent,
+            self.spacing_s,
+        )
+        if found.unmatched and not found.history:
+            worker = lane.oldest_running_worker() or lane.worker
+            raise ExternalLaneError(
+                f"lane {lane.name}: part_regex {lane.spec.external.part_regex!r} matches none "
+                f"of the {len(found.unmatched)} texts sent (first: {found.unmatched[0]!r}); "
+                f"the worker's last lines:\n{last_lines(worker.output)}"
+            )
+        return found.history
 
     def close(self) -> None:
         self.mock.close()
@@ -168,14 +201,18 @@ def send_fixtures(
 
 def _send_lane(client: httpx.Client, lane: Lane, recipients: int) -> list[str]:
     errors: list[str] = []
+    external = lane.spec.external
+    keyword = external.keyword if external is not None else lane.settings.fixtures_keyword
     for n in range(recipients):
         inbound_id = new_inbound_id()
         payload = inbound_text(
             phone_number_id=lane.phone_number_id,
             sender=lane.recipient(n),
-            text=lane.settings.fixtures_keyword,
+            text=keyword,
             message_id=inbound_id,
         )
+        # An external lane's schedule counts from here: its parts are due seq * spacing later.
+        lane.requests.append((correlation_for(inbound_id), lane.recipient(n), time.time()))
         try:
             answer = post_inbound(
                 client, lane.webhook_url, payload, lane.settings.whatsapp_app_secret
@@ -250,7 +287,7 @@ class _Run:
         self.broker_version = ", ".join(sorted(set(self.stack.broker_versions.values()))) or None
         if on_started is not None:
             on_started(self.stack)
-        self.collector = _Collector(self.stack)
+        self.collector = _Collector(self.stack, self.scenario.flow.spacing_s)
 
     def trigger(self) -> None:
         """Re-apply the mock's failures (outage windows count from now), then send."""

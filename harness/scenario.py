@@ -31,6 +31,7 @@ from mock_meta_api.config import Behaviours, describe_validation_error
 
 from .bot.settings import BotSettings, Pool
 from .load.shapes import Shape
+from .stack.external import External
 from .stack.spec import (
     SETTING_NAMES,
     BrokerKind,
@@ -218,6 +219,11 @@ class LaneScenario(_Strict):
         default_factory=list, description="The reasons an expected failure must include."
     )
     why: str = ""
+    external: External | None = Field(
+        default=None,
+        description="A bot of one's own: its webhook and worker commands (or webhook URL) "
+        "and how to tell its parts apart; unset: the harness's replica bot.",
+    )
 
     @field_validator("settings")
     @classmethod
@@ -234,6 +240,15 @@ class LaneScenario(_Strict):
             except ValueError as exc:
                 raise ValueError(str(exc).removeprefix("broker_url: ")) from None
         return url
+
+    @model_validator(mode="after")
+    def _external_settings(self) -> LaneScenario:
+        if self.external is not None and self.settings:
+            raise ValueError(
+                f"lane {self.name}: `settings` are the replica bot's; an external lane takes "
+                "its environment from `external.env`"
+            )
+        return self
 
     @model_validator(mode="after")
     def _reasons_need_failure(self) -> LaneScenario:
@@ -624,4 +639,22 @@ def load_scenario(name_or_path: str) -> tuple[Scenario, str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot read the scenario: {exc}") from None
-    return parse_scenario(text, str(path)), text
+    return with_workdirs(parse_scenario(text, str(path)), path.resolve().parent), text
+
+
+def with_workdirs(scenario: Scenario, directory: Path) -> Scenario:
+    """External lanes' `cwd`, relative to the scenario's file, made absolute."""
+    lanes = []
+    for lane in scenario.lanes:
+        external = lane.external
+        if (
+            external is not None
+            and external.cwd is not None
+            and not Path(external.cwd).is_absolute()
+        ):
+            resolved = str((directory / external.cwd).resolve())
+            lane = lane.model_copy(
+                update={"external": external.model_copy(update={"cwd": resolved})}
+            )
+        lanes.append(lane)
+    return scenario.model_copy(update={"lanes": lanes})

@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
@@ -31,15 +31,27 @@ from ..bot import serve as bot_server
 from ..bot.settings import BotSettings
 from ..bot.store import Store
 from ..mock_admin import MockAdmin
-from ..processes import ServerProcess, start_server
+from ..processes import ServerProcess, ServerStartError, start_server
 from . import broker as brokers
 from . import rabbitmq
 from .envs import PROJECT_ROOT
+from .external import (
+    ExternalLaneError,
+    TaskEvents,
+    answers,
+    check_url,
+    command_argv,
+    last_lines,
+    workdir,
+    worker_argv,
+)
 from .spec import LaneSpec, StackSpec, phone_number_id, settings_from_env
 
 # Celery logs "<name>@<host> ready." once the worker consumes.
 WORKER_READY = re.compile(r"\S+@\S+ ready\.")
 VERIFY_TOKEN = "stagger-verify-token"
+URL_WAIT_S = 10.0  # a webhook said to be running gets this long to answer
+NEVER = re.compile(r"(?!)")  # external processes are ready by a check, not a line
 
 
 class StackStopped(RuntimeError):
@@ -58,8 +70,12 @@ class Lane:
     index: int
     env: dict[str, str]
     settings: BotSettings
-    web: ServerProcess
+    web: ServerProcess | None  # None: an external webhook already running
     workers: list[ServerProcess]
+    external_url: str | None = None  # an external lane's webhook URL
+    task_events: TaskEvents | None = None  # an external lane's Celery task events
+    requests: list[tuple[str, str, float]] = field(default_factory=list)
+    """(correlation id, recipient, sent at) of each request posted to the webhook."""
 
     @property
     def name(self) -> str:
@@ -75,6 +91,9 @@ class Lane:
 
     @property
     def webhook_url(self) -> str:
+        if self.external_url is not None:
+            return self.external_url
+        assert self.web is not None
         return f"{self.web.url}/webhook"
 
     @property
@@ -118,6 +137,8 @@ class LocalStack:
         self.lanes: dict[str, Lane] = {}
         self._processes: dict[str, ServerProcess] = {}
         self._worker_starts: dict[str, int] = {}  # per lane, the initial worker included
+        self._values: dict[str, dict[str, str]] = {}  # external lanes' placeholders
+        self._task_events: dict[str, TaskEvents] = {}
         self._lock = threading.Lock()
         self._started = False
         self._stopping = False
@@ -181,6 +202,9 @@ class LocalStack:
         specs = list(enumerate(self.spec.lanes))
         envs = {spec.name: self._lane_env(index, spec) for index, spec in specs}
         settings = {name: settings_from_env(env) for name, env in envs.items()}
+        for _, spec in specs:
+            if spec.external is not None:
+                self._prepare_external(spec, envs[spec.name])
         mock_argv = mock_server.command("--config", str(self._write_mock_config()))
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=1 + 2 * len(specs))
         try:
@@ -203,6 +227,8 @@ class LocalStack:
                     settings=settings[spec.name],
                     web=webs[spec.name].result(),
                     workers=[workers[spec.name].result()],
+                    external_url=self._external_url(spec),
+                    task_events=self._task_events.get(spec.name),
                 )
         except BaseException:
             self.stop()  # also the processes still starting: Ctrl-C does not wait for them
@@ -211,15 +237,105 @@ class LocalStack:
             pool.shutdown(wait=True)
         self._route_status_webhooks()
 
-    def _start_web(self, spec: LaneSpec, env: dict[str, str]) -> ServerProcess:
-        argv = bot_server.command(python=str(spec.python or sys.executable))
-        return self._spawn(argv, bot_server.READY, f"bot-{spec.name}", env)
+    def _start_web(self, spec: LaneSpec, env: dict[str, str]) -> ServerProcess | None:
+        external = spec.external
+        if external is None:
+            argv = bot_server.command(python=str(spec.python or sys.executable))
+            return self._spawn(argv, bot_server.READY, f"bot-{spec.name}", env)
+        if external.url is not None:
+            check_url(spec.name, external.url, min(self.spec.start_timeout_s, URL_WAIT_S))
+            return None
+        assert external.webhook is not None
+        url = self._external_url(spec)
+        assert url is not None
+        return self._spawn_external(
+            spec.name,
+            "webhook",
+            command_argv(external.webhook, self._values[spec.name]),
+            f"bot-{spec.name}",
+            env,
+            lambda: answers(url, timeout_s=0.5),
+        )
 
     def _start_worker(
         self, spec: LaneSpec, env: dict[str, str], log_name: str | None = None
     ) -> ServerProcess:
+        if spec.external is not None:
+            events = self._task_events[spec.name]
+            seen = events.online_count
+            return self._spawn_external(
+                spec.name,
+                "worker",
+                worker_argv(spec.external.worker, self._values[spec.name]),
+                log_name or f"worker-{spec.name}",
+                env,
+                lambda: events.online_count > seen,  # announced itself on the lane's broker
+            )
         argv = worker_command(spec, env["CELERY_TASK_QUEUE"], self.spec.worker_loglevel)
         return self._spawn(argv, WORKER_READY, log_name or f"worker-{spec.name}", env)
+
+    # -- external lanes ------------------------------------------------------------------------
+
+    def _prepare_external(self, spec: LaneSpec, env: dict[str, str]) -> None:
+        """Fill the lane's placeholders; listen to its task events before its worker starts."""
+        assert spec.external is not None
+        values = {
+            "python": str(spec.python or sys.executable),
+            "broker_url": env["CELERY_BROKER_URL"],
+            "api_url": self.mock_url,
+            "phone_number_id": env["WHATSAPP_PHONE_NUMBER_ID"],
+            "token": env["WHATSAPP_ACCESS_TOKEN"],
+            "app_secret": env["WHATSAPP_APP_SECRET"],
+            "verify_token": env["WHATSAPP_VERIFY_TOKEN"],
+            "port": str(brokers.free_port()),
+            "pool": spec.pool,
+            "concurrency": "" if spec.concurrency is None else str(spec.concurrency),
+            "queue": env["CELERY_TASK_QUEUE"],
+            "lane": spec.name,
+            "parts": env.get("FIXTURES_PARTS", ""),
+            "spacing_s": env.get("FIXTURES_SPACING_S", ""),
+        }
+        self._values[spec.name] = values
+        env.update({name: value.format(**values) for name, value in spec.external.env.items()})
+        events = TaskEvents(env["CELERY_BROKER_URL"])
+        self._task_events[spec.name] = events
+        try:
+            events.start(timeout_s=self.spec.start_timeout_s)
+        except ExternalLaneError as exc:
+            raise ExternalLaneError(f"lane {spec.name}: {exc}") from None
+
+    def _external_url(self, spec: LaneSpec) -> str | None:
+        if spec.external is None:
+            return None
+        if spec.external.url is not None:
+            return spec.external.url
+        return f"http://127.0.0.1:{self._values[spec.name]['port']}{spec.external.webhook_path}"
+
+    def _spawn_external(
+        self,
+        lane: str,
+        role: str,
+        argv: list[str],
+        name: str,
+        env: dict[str, str],
+        ready_check: Callable[[], bool],
+    ) -> ServerProcess:
+        """An external lane's process; a failed start names the lane with its last lines."""
+        spec = next(s for s in self.spec.lanes if s.name == lane)
+        assert spec.external is not None
+        cwd = workdir(spec.external.cwd, None)
+        try:
+            return self._spawn(argv, NEVER, name, env, ready_check=ready_check, cwd=cwd)
+        except ServerStartError as exc:
+            head, _, output = str(exc).partition("\n")
+            raise ExternalLaneError(
+                f"lane {lane}: the {role} command ({' '.join(argv[:4])} ...) {head.rstrip(':')}; "
+                f"its last lines (all in {self.run_dir / (name + '.log')}):\n{last_lines(output)}"
+            ) from None
+        except FileNotFoundError as exc:
+            raise ExternalLaneError(
+                f"lane {lane}: the {role} command cannot start: {exc.strerror}: {exc.filename}"
+            ) from None
 
     def start_worker(self, name: str) -> ServerProcess:
         """Start one more worker for lane `name` (logged as worker-<lane>.<n>); wait until ready."""
@@ -237,6 +353,8 @@ class LocalStack:
         ready: re.Pattern[str],
         name: str,
         env: dict[str, str] | None = None,
+        ready_check: Callable[[], bool] | None = None,
+        cwd: Path | None = None,
     ) -> ServerProcess:
         with self._lock:
             if self._stopping:
@@ -248,6 +366,8 @@ class LocalStack:
             env=env,
             log_path=self.run_dir / f"{name}.log",
             on_start=lambda process: self._own(name, process),
+            ready_check=ready_check,
+            cwd=cwd,
         )
 
     def _own(self, name: str, process: ServerProcess | None) -> None:
@@ -368,6 +488,8 @@ class LocalStack:
             if group:
                 with concurrent.futures.ThreadPoolExecutor(max_workers=len(group)) as pool:
                     list(pool.map(lambda process: process.stop(grace_s=10.0), group))
+        for events in self._task_events.values():
+            events.stop()
         for lane in self.lanes.values():
             if "store" in vars(lane):  # the lane's Redis client, if anyone used it
                 lane.store.redis.close()

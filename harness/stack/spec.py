@@ -17,6 +17,7 @@ from ..bot.settings import (
     SettingsError,
     load_settings,
 )
+from .external import External
 
 # Each lane of an embedded broker gets its own database; Redis and Valkey have 16 (0 is unused).
 MAX_EMBEDDED_LANES = 15
@@ -109,6 +110,9 @@ class LaneSpec(_Strict):
     broker_url: str | None = None
     python: Path | None = None
     pins: dict[str, str] = Field(default_factory=dict)
+    external: External | None = Field(
+        default=None, description="A bot of one's own (commands or a URL) instead of the replica."
+    )
 
     @field_validator("env")
     @classmethod
