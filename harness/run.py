@@ -161,7 +161,7 @@ class _Collector:
             sent,
             self.spacing_s,
         )
-        if found.unmatched and not found.history:
+        if found.unmatched and not any(m.api_requests for m in found.history):
             worker = lane.oldest_running_worker() or lane.worker
             raise ExternalLaneError(
                 f"lane {lane.name}: part_regex {lane.spec.external.part_regex!r} matches none "

@@ -13,6 +13,7 @@ import functools
 import json
 import re
 import secrets
+import shlex
 import signal
 import sys
 import threading
@@ -329,7 +330,7 @@ class LocalStack:
         except ServerStartError as exc:
             head, _, output = str(exc).partition("\n")
             raise ExternalLaneError(
-                f"lane {lane}: the {role} command ({' '.join(argv[:4])} ...) {head.rstrip(':')}; "
+                f"lane {lane}: the {role} command ({_short(argv)}) {head.rstrip(':')}; "
                 f"its last lines (all in {self.run_dir / (name + '.log')}):\n{last_lines(output)}"
             ) from None
         except FileNotFoundError as exc:
@@ -504,6 +505,11 @@ class LocalStack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _short(argv: list[str], limit: int = 100) -> str:
+    text = shlex.join(argv)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @contextlib.contextmanager
