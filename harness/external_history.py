@@ -1,11 +1,12 @@
 """History for a bot the harness did not write: the mock's journal and Celery's task events.
 
-No outbox: a part's due time comes from the lane's schedule (the request's send time plus
-`seq * spacing_s`), which part a sent text is from the lane's rule (a regex over the text,
-or the order of distinct texts), and when its task was received, started and finished
-from Celery's own events (task-received / started / succeeded / failed / retried). Tasks
-are matched to parts by their ETA order within a request (or the same regex over their
-arguments, when it matches there). Pure: sources in, records out.
+No outbox: a part's due time comes from the lane's schedule (when the bot queued the
+request's first part, as its task-received event says, plus `seq * spacing_s`), which
+part a sent text is from the lane's rule (a regex over the text, or the order of distinct
+texts), and when its task was received, started and finished from Celery's own events
+(task-received / started / succeeded / failed / retried). Tasks are matched to parts by
+their ETA order within a request (or the same regex over their arguments, when it
+matches there). Pure: sources in, records out.
 """
 
 from __future__ import annotations
@@ -92,21 +93,6 @@ def build_external_history(
 ) -> ExternalSources:
     """One record per part found in the journal or the task events, ordered by (request, seq)."""
     by_recipient = {_digits(r.recipient): r for r in requests}
-    records: dict[tuple[str, int], MessageHistory] = {}
-
-    def record(request: SentRequest, seq: int) -> MessageHistory:
-        key = (request.correlation_id, seq)
-        if key not in records:
-            records[key] = MessageHistory(
-                lane=lane,
-                message_id=message_id_for(request.correlation_id, seq),
-                correlation_id=request.correlation_id,
-                seq=seq,
-                recipient=request.recipient,
-                queued_at=request.sent_at,
-                countdown_s=seq * spacing_s,
-            )
-        return records[key]
 
     def request_of(text: str) -> SentRequest | None:
         if len(requests) == 1:
@@ -114,7 +100,7 @@ def build_external_history(
         digits = _digits(text)
         return next((r for number, r in by_recipient.items() if number and number in digits), None)
 
-    # -- Celery's task events: when each part's task was received, started and finished.
+    # -- Celery's task events, per task and per request.
     tasks: dict[str, _Task] = {}
     for event in task_events:
         uuid = event.get("uuid")
@@ -125,6 +111,31 @@ def build_external_history(
         request = request_of(task.arguments)
         if request is not None:
             per_request[request.correlation_id].append(task)
+    # The schedule counts from when the bot queued the request's first part (its task's
+    # task-received), as the replica's counts from its outbox's queued_at: the webhook's
+    # own time is not lateness. No task received: from when the request was posted.
+    anchors = {
+        correlation: min((t for task in found for t in task.times("task-received")), default=None)
+        for correlation, found in per_request.items()
+    }
+    records: dict[tuple[str, int], MessageHistory] = {}
+
+    def record(request: SentRequest, seq: int) -> MessageHistory:
+        key = (request.correlation_id, seq)
+        if key not in records:
+            anchor = anchors.get(request.correlation_id)
+            records[key] = MessageHistory(
+                lane=lane,
+                message_id=message_id_for(request.correlation_id, seq),
+                correlation_id=request.correlation_id,
+                seq=seq,
+                recipient=request.recipient,
+                queued_at=request.sent_at if anchor is None else anchor,
+                countdown_s=seq * spacing_s,
+            )
+        return records[key]
+
+    # -- When each part's task was received, started and finished.
     requests_by_id = {r.correlation_id: r for r in requests}
     for correlation, found in per_request.items():
         request = requests_by_id[correlation]

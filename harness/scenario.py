@@ -408,6 +408,12 @@ class Scenario(_Strict):
                 "flow.recipients: a load test's users come from [load] (users per lane); "
                 f"remove recipients (got {self.flow.recipients})"
             )
+        external = [lane.name for lane in self.lanes if lane.external is not None]
+        if self.load is not None and external:
+            raise ValueError(
+                f"lanes {external}: a load test runs the replica bot only; "
+                "remove [load] or the lanes' `external` tables"
+            )
         last_s = self.flow.schedule_s + self.tolerances.missing_after_s
         if self.load is not None:  # faults count from the load's start
             last_s += self.load.run_time_s

@@ -101,10 +101,11 @@ def test_parts_are_told_apart_by_the_regex_and_due_on_the_lane_s_schedule() -> N
     assert found.unmatched == []
     first, second, third = found.history
     assert [m.seq for m in found.history] == [0, 1, 2]
-    assert [m.due for m in found.history] == [1000.0, 1002.0, 1004.0]
+    # Due from when the bot queued (its first task received at 1000.1), not the request.
+    assert [m.due for m in found.history] == [1000.1, 1002.1, 1004.1]
     assert (first.accepted, len(first.api_requests), first.api_received_at) == (1, 2, 1000.7)
-    assert first.lateness_s == pytest.approx(0.7)
-    assert second.lateness_s == pytest.approx(0.4)
+    assert first.lateness_s == pytest.approx(0.6)
+    assert second.lateness_s == pytest.approx(0.3)
     assert (first.received, first.started, first.finished) == (1000.1, 1000.6, 1000.9)
     assert second.eta == 1000000002.0
     assert (third.received, third.started, third.status, third.accepted) == (
@@ -120,9 +121,22 @@ def test_without_a_regex_parts_are_the_order_of_distinct_texts() -> None:
     journal = [_sent("hello", 1000.2), _sent("hello", 1000.3), _sent("bye", 1002.1)]
     found = build_external_history("mine", rule, [REQUEST], [], journal, spacing_s=2.0)
     assert [(m.seq, m.accepted) for m in found.history] == [(0, 2), (1, 1)]
+    # No task event at all: the schedule counts from the request's post.
+    assert [m.due for m in found.history] == [1000.0, 1002.0]
 
 
 def test_texts_the_regex_does_not_match_are_reported() -> None:
     rule = External(worker=WORKER, webhook="x", part_regex=r"Teil (\d+)")
     found = build_external_history("mine", rule, [REQUEST], [], [_sent("part 1", 1.0)], 2.0)
     assert (found.history, found.unmatched) == ([], ["part 1"])
+
+
+def test_a_scenario_refuses_external_lanes_under_load_or_with_replica_settings() -> None:
+    from harness.scenario import Scenario
+
+    lane = {"name": "mine", "pool": "solo", "external": {"worker": WORKER, "webhook": "x"}}
+    base = {"name": "x", "description": "x", "tolerances": {"on_time_s": 1.0}}
+    with pytest.raises(ValidationError, match="a load test runs the replica bot only"):
+        Scenario.model_validate(base | {"lanes": [lane], "load": {"users": 1, "run_time_s": 5}})
+    with pytest.raises(ValidationError, match="an external lane takes its environment from"):
+        Scenario.model_validate(base | {"lanes": [lane | {"settings": {"SEND_MAX_RETRIES": 1}}]})
