@@ -46,6 +46,9 @@ class _Runs:
     outcomes: dict[tuple[str, float | None, tuple[str, ...], str | None], Any] = field(
         default_factory=dict
     )
+    failures: dict[tuple[str, float | None, tuple[str, ...], str | None], Exception] = field(
+        default_factory=dict
+    )
     dirs: list[Path] = field(default_factory=list)
     kept: dict[Path, list[str]] = field(default_factory=dict)  # run dir -> failed tests
     by_test: dict[str, set[Path]] = field(default_factory=dict)
@@ -145,16 +148,20 @@ def stagger_run(
         scale = config.getoption("--stagger-time-scale") or time_scale
         chosen = _chosen_pools(loaded, pools, _option_pools(config))
         key = (name_key, scale, chosen, broker_url)
+        if key in runs.failures:  # a run that failed is not started again for the next test
+            raise runs.failures[key]
         if key not in runs.outcomes:
             selected = loaded if chosen == () else loaded.only(list(chosen))
+            scaled = selected.scaled(scale)  # a scale below the floors fails before any run
             run_dir = _new_run_dir(runs, tmp_path_factory, loaded.name)
             try:
                 runs.outcomes[key] = run_scenario(
-                    selected.scaled(scale), run_dir, broker_url=broker_url, source_text=text
+                    scaled, run_dir, broker_url=broker_url, source_text=text
                 )
             except Exception as exc:
                 runs.kept.setdefault(run_dir, []).append(runs.current or "(setup)")
                 exc.add_note(f"stagger run directory: {run_dir}")
+                runs.failures[key] = exc
                 raise
         outcome = runs.outcomes[key]
         if runs.current is not None:
