@@ -489,8 +489,9 @@ class LocalStack:
             if group:
                 with concurrent.futures.ThreadPoolExecutor(max_workers=len(group)) as pool:
                     list(pool.map(lambda process: process.stop(grace_s=10.0), group))
-        for events in self._task_events.values():
-            events.stop()
+            if group is workers:  # the event receivers after the workers, before the broker
+                for events in self._task_events.values():
+                    events.stop()
         for lane in self.lanes.values():
             if "store" in vars(lane):  # the lane's Redis client, if anyone used it
                 lane.store.redis.close()
