@@ -9,18 +9,25 @@ does in up to ~0.5 s (the on-time bound at a quarter of the time).
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from harness.expect import assert_as_expected, assert_delivered, assert_fails_with
-from harness.run import RunOutcome
+from harness.processes import running_server
+from harness.run import RunOutcome, run_scenario
+from harness.scenario import Scenario
+from harness.stack import broker as brokers
+from mock_meta_api.config import DEFAULT_APP_SECRET
 
 pytest.importorskip("django", reason="the Django example needs `uv sync --group django`")
 
 pytestmark = [pytest.mark.integration, pytest.mark.ownbots, pytest.mark.timeout(300)]
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "examples" / "django-bot" / "scenarios"
+DJANGO = Path(__file__).resolve().parents[2] / "examples" / "django-bot"
+SCENARIOS = DJANGO / "scenarios"
 POOLS = str(SCENARIOS / "django-pools.toml")
 TRAP = str(SCENARIOS / "django-settings-trap.toml")
 SCALE = 0.5
@@ -55,3 +62,50 @@ def test_solo_in_settings_and_gevent_on_argv_deliver(
     stagger_outcome: RunOutcome, lane: str
 ) -> None:
     assert_delivered(stagger_outcome, lane)
+
+
+def test_a_webhook_already_running_is_used_by_its_url(
+    tmp_path: Path, embedded_broker: brokers.Broker
+) -> None:
+    """The lane's `url`: the harness posts to a webhook it did not start, which queues onto
+    the broker the run is given; the worker it starts sends to the mock."""
+    broker_url = embedded_broker.url_for_db(9)
+    queue = "stagger-running"  # the queue the harness's worker for lane `running` consumes
+    port = brokers.free_port()
+    env = {
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_TASK_QUEUE": queue,
+        "WHATSAPP_APP_SECRET": DEFAULT_APP_SECRET,
+        "FIXTURES_PARTS": "3",
+        "FIXTURES_SPACING_S": "0.5",
+    }
+    argv = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    scenario = Scenario.model_validate(
+        {
+            "name": "running-webhook",
+            "description": "The Django webhook started outside the harness.",
+            "flow": {"messages": 3, "spacing_s": 0.5},
+            "tolerances": {"on_time_s": 1.0, "missing_after_s": 10.0},
+            "lanes": [
+                {
+                    "name": "running",
+                    "pool": "threads",
+                    "concurrency": 4,
+                    "external": {
+                        "url": f"http://127.0.0.1:{port}/webhook/",
+                        "worker": "{python} -m celery -A botsite worker -Q {queue} -P {pool} "
+                        "-c {concurrency}",
+                        "cwd": str(DJANGO),
+                        "part_regex": r"part (?P<seq>\d+) of",
+                        "first_seq": 1,
+                    },
+                }
+            ],
+        }
+    )
+    with running_server(
+        argv, re.compile(r"Quit the server with"), env=env, cwd=DJANGO, timeout_s=60.0
+    ):
+        outcome = run_scenario(scenario.scaled(1.0), tmp_path / "run", broker_url=broker_url)
+    assert_delivered(outcome, "running")
+    assert all(m.started is not None for m in outcome.history["running"])
