@@ -17,6 +17,7 @@ import pytest
 
 from harness.expect import assert_as_expected, assert_delivered, assert_fails_with
 from harness.processes import running_server
+from harness.pytest_plugin import RunScenario
 from harness.run import RunOutcome, run_scenario
 from harness.scenario import Scenario
 from harness.stack import broker as brokers
@@ -109,3 +110,54 @@ def test_a_webhook_already_running_is_used_by_its_url(
         outcome = run_scenario(scenario.scaled(1.0), tmp_path / "run", broker_url=broker_url)
     assert_delivered(outcome, "running")
     assert all(m.started is not None for m in outcome.history["running"])
+
+
+KILLED = {
+    "name": "django-killed",
+    "description": "The Django bot's worker SIGKILLed mid-flow, then a new one started.",
+    "flow": {"messages": 6, "spacing_s": 1.0},
+    "tolerances": {"on_time_s": 1.0, "missing_after_s": 8.0},
+    "lanes": [
+        {
+            "name": "solo",
+            "pool": "solo",
+            "expect": "fail",
+            "because": ["missing"],
+            "external": {
+                "webhook": "{python} manage.py runserver 127.0.0.1:{port} --noreload",
+                "worker": "{python} -m celery -A botsite worker -Q {queue} -P {pool}",
+                "cwd": str(DJANGO),
+                "part_regex": r"part (?P<seq>\d+) of",
+                "first_seq": 1,
+            },
+        }
+    ],
+    "faults": [
+        {"at_s": 2.5, "action": "kill-worker"},
+        {"at_s": 3.0, "action": "start-worker"},
+    ],
+}
+
+
+def test_the_nemesis_kills_and_restarts_an_external_worker(stagger_run: RunScenario) -> None:
+    """Parts due after the kill were held by the killed worker (unacked, back only after
+    Redis's one-hour visibility timeout): received, never started, never sent, even
+    though a new worker is up."""
+    outcome = stagger_run(Scenario.model_validate(KILLED))
+    assert_fails_with(outcome, "solo", "missing")
+    assert [f["action"] for f in outcome.results.model_dump()["faults"]] == [
+        "kill-worker",
+        "start-worker",
+    ]
+    scenario = outcome.scenario
+    kill_s, spacing = scenario.faults[0].at_s, scenario.flow.spacing_s
+    history = outcome.history["solo"]
+    sent = [m.seq for m in history if m.accepted]
+    # Every part due on time before the kill was sent; none due after it.
+    surely = [seq for seq in range(6) if seq * spacing + scenario.tolerances.on_time_s <= kill_s]
+    at_most = [seq for seq in range(6) if seq * spacing <= kill_s]
+    assert sent[: len(surely)] == surely, sent
+    assert set(sent) <= set(at_most), sent
+    lost = [m for m in history if not m.accepted]
+    assert lost
+    assert all(m.received is not None and m.started is None for m in lost)
