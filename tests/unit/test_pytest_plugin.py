@@ -111,3 +111,29 @@ def test_the_ci_recipe_runs_the_pool_suite_with_options_the_plugin_has(
     uploads = [step for step in steps if str(step.get("uses", "")).startswith("actions/upload")]
     assert uploads
     assert uploads[0]["with"]["path"] == "reports/"
+
+
+POOL_TESTS = """
+import pytest
+
+@pytest.mark.parametrize("pool", ["solo", "gevent"])
+def test_pool(pool):
+    pass
+
+def test_no_marker(stagger_outcome):
+    pass
+"""
+
+
+def test_stagger_pools_skips_other_pools_and_a_missing_marker_is_named(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_mine=POOL_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "--stagger-pools=solo")
+    result.assert_outcomes(passed=1, skipped=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_no_marker: stagger_outcome needs @pytest.mark.stagger(scenario=...)*",
+            "*pool gevent not in --stagger-pools*",
+        ]
+    )
