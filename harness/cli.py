@@ -32,6 +32,7 @@ from .run import run_scenario, send_fixtures
 from .scenario import Scenario, ScenarioError, load_scenario, shipped_names
 from .stack import LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
 from .stack.broker import BrokerError
+from .stack.external import ExternalLaneError
 from .stack.prepare import LaneError
 from .tables import comparison_table, lanes_table, progress_table, scenarios_table
 
@@ -240,6 +241,10 @@ def _run(
             else str(exc)
         )
         _say(f"the stack did not start: {message}", "red")
+        _say(f"logs: {run_dir}")
+        raise typer.Exit(2) from None
+    except ExternalLaneError as exc:  # it names the lane and quotes the process's last lines
+        _say(str(exc), "red")
         _say(f"logs: {run_dir}")
         raise typer.Exit(2) from None
     except Exception as exc:  # a part failed mid-run: exit 2, not 1 ("a lane differs")
