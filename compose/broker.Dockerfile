@@ -1,0 +1,10 @@
+# The broker for registry-less machines: Debian's redis-server on the debootstrapped base.
+# With registry access, the stacks' default BROKER_IMAGE (an official Redis image) needs none.
+ARG BASE_IMAGE=debian:bookworm-slim
+FROM ${BASE_IMAGE}
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
+    && rm -rf /var/lib/apt/lists/*
+EXPOSE 6379
+USER redis
+CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"]
