@@ -88,7 +88,7 @@ wheels() {
         platforms+=(--platform "manylinux_2_${minor}_x86_64")
     done
     platforms+=(--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 --platform manylinux1_x86_64)
-    uv export --frozen --no-dev --no-emit-project --no-header --quiet -o "$WHEELS/requirements.txt.new"
+    uv export --frozen --no-dev --group observe --no-emit-project --no-header --quiet -o "$WHEELS/requirements.txt.new"
     echo "uv==$(sed -n 's/^ARG UV_VERSION=//p' compose/Dockerfile)" >> "$WHEELS/requirements.txt.new"
     if cmp -s "$WHEELS/requirements.txt.new" "$WHEELS/requirements.txt" && [[ $REBUILD == 0 ]]; then
         rm "$WHEELS/requirements.txt.new"
