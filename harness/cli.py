@@ -30,7 +30,8 @@ from .processes import ServerStartError
 from .results import RESULTS, ResultsError, read_results, recheck
 from .run import run_scenario, send_fixtures
 from .scenario import Scenario, ScenarioError, load_scenario, shipped_names
-from .stack import LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
+from .stack import BACKENDS, Backend, LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
+from .stack.backend import StackError
 from .stack.broker import BrokerError
 from .stack.external import ExternalLaneError
 from .stack.prepare import LaneError
@@ -99,6 +100,13 @@ WorkersOpt = Annotated[
     int | None,
     typer.Option(
         "--workers", help="Load scenarios: Locust worker processes under a master (0: one process)."
+    ),
+]
+BackendOpt = Annotated[
+    Backend,
+    typer.Option(
+        help=f"How the stack comes up: {' or '.join(BACKENDS)} (containers of compose/stack.yml, "
+        "images from STAGGER_IMAGE and BROKER_IMAGE)."
     ),
 ]
 
@@ -208,9 +216,12 @@ def _run(
     out: Path | None,
     broker: str | None,
     load: dict[str, float | int | None] | None = None,
+    backend: Backend = "local",
 ) -> None:
     """Run a scenario with live progress, print the comparison, exit with the verdict."""
     scenario, text = _load(name, pools, time_scale, load)
+    if backend == "compose":
+        _compose_ready(broker)
     run_dir = _run_dir(out, scenario.name)
     live = Live(Text(f"starting the stack for {scenario.name}..."), console=console)
     try:
@@ -220,6 +231,7 @@ def _run(
                 run_dir,
                 broker_url=broker,
                 source_text=text,
+                backend=backend,
                 on_started=lambda stack: live.update(Text(f"stack up; logs in {run_dir}")),
                 on_progress=lambda progress: live.update(progress_table(progress)),
             )
@@ -234,7 +246,7 @@ def _run(
     except LaneError as exc:  # found before anything started
         _say(f"{scenario.name}: {exc}", "red")
         raise typer.Exit(2) from None
-    except (SettingsError, BrokerError, ServerStartError, ValidationError) as exc:
+    except (SettingsError, BrokerError, ServerStartError, ValidationError, StackError) as exc:
         message = (
             describe_validation_error(exc, scenario.name)
             if isinstance(exc, ValidationError)
@@ -248,17 +260,37 @@ def _run(
         _say(f"logs: {run_dir}")
         raise typer.Exit(2) from None
     except Exception as exc:  # a part failed mid-run: exit 2, not 1 ("a lane differs")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.txt").write_text(traceback.format_exc())
-        _say(f"the run failed: {type(exc).__name__}: {exc}", "red")
-        _say(f"traceback: {run_dir / 'error.txt'}; logs: {run_dir}")
-        raise typer.Exit(2) from None
+        _failed(run_dir, exc)
     console.line()
     console.print(comparison_table(outcome.results))
     _say(f"results: {run_dir / RESULTS}")
     _report(run_dir)
     if not outcome.results.as_expected:
         raise typer.Exit(1)
+
+
+def _failed(run_dir: Path, exc: Exception) -> None:
+    """A part failed mid-run: keep the traceback, say so, exit 2."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.txt").write_text(traceback.format_exc())
+    _say(f"the run failed: {type(exc).__name__}: {exc}", "red")
+    _say(f"traceback: {run_dir / 'error.txt'}; logs: {run_dir}")
+    raise typer.Exit(2) from None
+
+
+def _compose_ready(broker: str | None) -> None:
+    """Engine, compose, images and ports, checked before anything starts: one line if not."""
+    from .stack.compose import ComposeUnavailable, preflight  # the docker SDK: only here
+
+    try:
+        if broker is not None:
+            raise ComposeUnavailable(
+                "the compose backend runs its own broker: --broker-url is for the local backend"
+            )
+        preflight().close()
+    except ComposeUnavailable as exc:
+        console.print(Text(str(exc), style="red"), soft_wrap=True)  # one line, however wide
+        raise typer.Exit(2) from None
 
 
 def _report(run_dir: Path) -> None:
@@ -284,10 +316,11 @@ def matrix(
     max_fail_ratio: FailRatioOpt = None,
     max_lateness_p95: LatenessOpt = None,
     workers: WorkersOpt = None,
+    backend: BackendOpt = "local",
 ) -> None:
     """Run every lane of a scenario side by side (default: the incident on all four pools)."""
     load = {"max_fail_ratio": max_fail_ratio, "max_lateness_p95_s": max_lateness_p95}
-    _run(scenario, None, time_scale, out, broker_url, load | {"workers": workers})
+    _run(scenario, None, time_scale, out, broker_url, load | {"workers": workers}, backend)
 
 
 @app.command()
@@ -303,10 +336,11 @@ def run(
     max_fail_ratio: FailRatioOpt = None,
     max_lateness_p95: LatenessOpt = None,
     workers: WorkersOpt = None,
+    backend: BackendOpt = "local",
 ) -> None:
     """Run one scenario, all its lanes or those picked with --pool."""
     load = {"max_fail_ratio": max_fail_ratio, "max_lateness_p95_s": max_lateness_p95}
-    _run(scenario, pool, time_scale, out, broker_url, load | {"workers": workers})
+    _run(scenario, pool, time_scale, out, broker_url, load | {"workers": workers}, backend)
 
 
 @app.command()

@@ -7,26 +7,15 @@ delays another lane's fault, nor the polling that follows the run.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import threading
 import time
 from typing import Any
 
-from .processes import ServerProcess
 from .scenario import Fault, Scenario
-from .stack import Lane, LocalStack
+from .stack.backend import Lane, Stack, Worker
 
 
-def kill_worker(worker: ServerProcess) -> None:
-    """SIGKILL the worker and its pool processes, as the OOM killer or a stop timeout would."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(worker.pid, signal.SIGKILL)  # it leads its own process group
-    worker.stop(grace_s=0.0)  # reap it and close its log
-
-
-def _oldest(lane: Lane) -> ServerProcess:
+def _oldest(lane: Lane) -> Worker:
     worker = lane.oldest_running_worker()
     if worker is None:
         raise RuntimeError(f"lane {lane.name!r} has no running worker")
@@ -42,7 +31,7 @@ class Nemesis:
     that stopped it.
     """
 
-    def __init__(self, stack: LocalStack, scenario: Scenario) -> None:
+    def __init__(self, stack: Stack, scenario: Scenario) -> None:
         self._stack = stack
         self._by_lane = {lane.name: scenario.faults_of(lane.name) for lane in scenario.lanes}
         self._cancelled = threading.Event()
@@ -104,7 +93,7 @@ class Nemesis:
             return {"pid": self._stack.start_worker(lane.name).pid}
         worker = _oldest(lane)
         if fault.action == "kill-worker":
-            kill_worker(worker)
+            worker.kill()  # as the OOM killer or a stop timeout would
         else:
             worker.stop(grace_s=fault.grace)
-        return {"pid": worker.pid, "exit_code": worker.popen.returncode}
+        return {"pid": worker.pid, "exit_code": worker.returncode}

@@ -59,8 +59,18 @@ class ServerProcess:
     def output(self) -> str:
         return "\n".join(self.lines)
 
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
     def alive(self) -> bool:
         return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL it and everything in its process group at once (no warm shutdown), reap it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)  # it leads its own process group
+        self.stop(grace_s=0.0)  # reap it and close its log
 
     def stop(self, grace_s: float = 5.0) -> int:
         """Stop by PID: SIGTERM, wait up to `grace_s`, then SIGKILL; collect the last output.

@@ -40,7 +40,8 @@ from .results import (
     write_results,
 )
 from .scenario import Scenario
-from .stack import Lane, LaneSpec, LocalStack, StackSpec
+from .stack import LaneSpec, StackSpec, make_stack
+from .stack.backend import Backend, Lane, Stack
 from .stack.external import ExternalLaneError, last_lines
 from .stack.local import interrupts_deferred
 from .stack.prepare import prepare
@@ -113,7 +114,7 @@ class _Sources:
 class _Collector:
     """Reads each lane's store and the journal (incrementally) into histories."""
 
-    def __init__(self, stack: LocalStack, spacing_s: float) -> None:
+    def __init__(self, stack: Stack, spacing_s: float) -> None:
         self.stack = stack
         self.spacing_s = spacing_s
         self.mock = MockAdmin(stack.mock_url)
@@ -180,7 +181,7 @@ def _settled(history: list[MessageHistory], expected: int) -> bool:
 
 
 def send_fixtures(
-    stack: LocalStack,
+    stack: Stack,
     recipients: int = 1,
     on_answered: Callable[[str], None] | None = None,
 ) -> list[str]:
@@ -228,7 +229,7 @@ def _send_lane(client: httpx.Client, lane: Lane, recipients: int) -> list[str]:
     return errors
 
 
-def load_plan(scenario: Scenario, stack: LocalStack) -> LoadPlan:
+def load_plan(scenario: Scenario, stack: Stack) -> LoadPlan:
     """Every lane's webhook under the scenario's [load], judged by its own flow."""
     assert scenario.load is not None
     first = next(iter(stack.lanes.values()))
@@ -264,7 +265,7 @@ def _worker_versions(events: list[dict[str, Any]]) -> dict[str, str]:
 class _Run:
     """One run's state, from the stack's start to the results written last."""
 
-    def __init__(self, scenario: Scenario, stack: LocalStack) -> None:
+    def __init__(self, scenario: Scenario, stack: Stack) -> None:
         self.scenario = scenario
         self.stack = stack
         self.started_at = time.time()
@@ -281,7 +282,7 @@ class _Run:
         self.load: LoadDriver | None = None
         self.load_exit_code: int | None = None
 
-    def start(self, on_started: Callable[[LocalStack], None] | None) -> None:
+    def start(self, on_started: Callable[[Stack], None] | None) -> None:
         self.stack.start()
         self.stack_start_s = time.time() - self.started_at
         self.broker_version = ", ".join(sorted(set(self.stack.broker_versions.values()))) or None
@@ -427,20 +428,24 @@ def run_scenario(
     broker_url: str | None = None,
     source_text: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
-    on_started: Callable[[LocalStack], None] | None = None,
+    on_started: Callable[[Stack], None] | None = None,
+    backend: Backend = "local",
 ) -> RunOutcome:
     """Run a scaled scenario (see `Scenario.scaled`) and write its run directory.
 
-    `source_text` is the scenario file, kept verbatim as scenario.toml. A KeyboardInterrupt
+    `source_text` is the scenario file, kept verbatim as scenario.toml. `backend` brings
+    the stack up as local processes or as compose containers. A KeyboardInterrupt
     (Ctrl-C, or SIGTERM under `sigterm_as_interrupt`) stops the run; the partial results
     are written before it propagates. A lane whose broker does not answer, or whose
-    versions cannot be installed, raises LaneError before anything is started or written.
+    versions cannot be installed, raises LaneError before anything is started or written
+    (a lane the compose backend cannot run: StackError).
     """
-    spec = prepare(stack_spec(scenario, broker_url))
+    spec = stack_spec(scenario, broker_url)
+    stack = make_stack(backend, prepare(spec) if backend == "local" else spec, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if source_text is not None:
         write_atomic(run_dir / "scenario.toml", source_text)
-    run = _Run(scenario, LocalStack(spec, run_dir))
+    run = _Run(scenario, stack)
     try:
         run.start(on_started)
         run.trigger()
