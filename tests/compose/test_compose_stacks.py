@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import docker
+import httpx
 import pytest
 
 from harness.results import RESULTS, Results
@@ -60,6 +61,39 @@ def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def test_the_load_profile_swarms_the_webhook_and_counts_deliveries(
+    docker_engine: docker.DockerClient, offline_images: dict[str, str]
+) -> None:
+    """stack.yml with `--profile load` (and `observe`): Locust's master and two workers run
+    the repository's locustfile against the webhook; deliveries reach Locust's statistics."""
+    project = f"stagger-test-{secrets.token_hex(3)}"
+    args = ["--project-name", project, "--file", str(COMPOSE_DIR / "stack.yml")]
+    args += ["--env-file", str(ENV_EXAMPLE), "--profile", "load", "--profile", "observe"]
+    try:
+        up = compose(*args, "up", "--detach", "--wait", "--no-build", env=offline_images)
+        assert up.returncode == 0, up.stderr
+        port = compose(*args, "port", "locust-master", "8089").stdout.strip().rsplit(":", 1)[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as locust:
+            swarm = locust.post("/swarm", data={"user_count": 2, "spawn_rate": 2})
+            assert swarm.json()["success"], swarm.text
+            stats = wait_for(
+                lambda: {s["name"]: s for s in locust.get("/stats/requests").json()["stats"]},
+                lambda rows: any(
+                    name.startswith("lateness") and row["num_requests"] > 0
+                    for name, row in rows.items()
+                ),
+                timeout_s=STACK_START_S,
+                interval_s=0.5,
+                what="a part delivered, counted by Locust",
+            )
+            locust.get("/stop")
+        assert all(row["num_failures"] == 0 for row in stats.values()), stats
+    finally:
+        down = compose(*args, "down", "--volumes", "--timeout", "10", env=offline_images)
+    assert down.returncode == 0, down.stderr
+    assert stagger_containers(docker_engine, project) == []
 
 
 def test_every_compose_file_validates_with_docker_compose_config() -> None:
