@@ -22,11 +22,14 @@ import docker
 import httpx
 import pytest
 
+from harness.bot.store import Store
+from harness.mock_admin import MockAdmin
 from harness.results import RESULTS, Results
 from harness.run import RunOutcome, run_scenario
 from harness.scenario import load_scenario
 from harness.stack.compose import COMPOSE_DIR, compose_command
 from harness.waiting import wait_for
+from harness.workload import inbound_text, new_inbound_id, post_inbound
 
 from .conftest import run_dir_project, stagger_containers, stagger_networks
 
@@ -144,6 +147,70 @@ def test_the_matrix_and_incident_stacks_come_up_healthy_and_go_without_a_trace(
     assert down.returncode == 0, down.stderr
     assert stagger_containers(docker_engine, project) == []
     assert stagger_networks(docker_engine, project) == []
+
+
+@pytest.mark.parametrize("profile", ["before", "after"])
+def test_the_incident_replayed_before_its_fix_runs_no_part_and_after_it_every_part(
+    docker_engine: docker.DockerClient, offline_images: dict[str, str], profile: str
+) -> None:
+    """incident.yml as deployed: gevent only in settings, the I/O worker receives every part
+    and starts none; with --pool=gevent on its command line, every part reaches the API."""
+    scenario = load_scenario("incident")[0].scaled(SCALE)
+    parts, spacing = scenario.flow.messages, scenario.flow.spacing_s
+    project = f"stagger-test-{secrets.token_hex(3)}"
+    args = ["--project-name", project, "--file", str(COMPOSE_DIR / "incident.yml")]
+    args += ["--env-file", str(ENV_EXAMPLE), "--profile", profile]
+    env = offline_images | {"FIXTURES_PARTS": str(parts), "FIXTURES_SPACING_S": str(spacing)}
+    try:
+        up = compose(*args, "up", "--detach", "--wait", "--no-build", env=env)
+        assert up.returncode == 0, up.stderr
+        ports = {
+            service: compose(*args, "port", service, port, env=env).stdout.strip().split(":")[-1]
+            for service, port in (("webhook", "8000"), ("mock", "8000"), ("broker", "6379"))
+        }
+        store = Store(f"redis://127.0.0.1:{ports['broker']}/1", "stagger:incident:")
+        payload = inbound_text(
+            phone_number_id="106540352290000",
+            sender="447700000001",
+            text="fixtures",
+            message_id=new_inbound_id(),
+        )
+        with httpx.Client(timeout=10) as client:
+            url = f"http://127.0.0.1:{ports['webhook']}/webhook"
+            assert post_inbound(client, url, payload, "mock-app-secret").status_code == 200
+        received = wait_for(
+            lambda: [e for e in store.events() if e["event"] == "received"],
+            lambda events: len(events) >= parts,
+            timeout_s=scenario.flow.schedule_s + scenario.tolerances.missing_after_s,
+            what="every part received by the I/O worker",
+        )
+        last_due = max(event["eta"] or 0 for event in received)
+        with MockAdmin(f"http://127.0.0.1:{ports['mock']}") as mock:
+            journal = wait_for(
+                mock.journal,
+                lambda entries: (
+                    len(entries) >= parts
+                    or time.time() > last_due + scenario.tolerances.missing_after_s
+                ),
+                timeout_s=scenario.flow.schedule_s + 2 * scenario.tolerances.missing_after_s,
+                interval_s=0.2,
+                what="every part sent, or the last one missing",
+            )
+        started = [e for e in store.events() if e["event"] == "started"]
+        ready = next(  # the I/O worker's (the CPU worker, prefork, shares the bot's store)
+            e for e in store.events() if e["event"] == "worker_ready" and e["pool"] == "gevent"
+        )
+        store.redis.close()
+        if profile == "before":
+            assert ready["gevent_patched"] is False
+            assert (len(journal), len(started)) == (0, 0)
+        else:
+            assert ready["gevent_patched"] is True
+            assert len(journal) == parts
+    finally:
+        down = compose(*args, "down", "--volumes", "--timeout", "10", env=env)
+    assert down.returncode == 0, down.stderr
+    assert stagger_containers(docker_engine, project) == []
 
 
 @pytest.fixture(scope="module")
