@@ -79,6 +79,13 @@ def test_the_load_profile_swarms_the_webhook_and_counts_deliveries(
         assert up.returncode == 0, up.stderr
         port = compose(*args, "port", "locust-master", "8089").stdout.strip().rsplit(":", 1)[1]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as locust:
+            wait_for(  # a worker is healthy once it runs; the master says when it joined
+                lambda: locust.get("/stats/requests").json().get("worker_count"),
+                lambda count: count == 2,
+                timeout_s=STACK_START_S,
+                interval_s=0.5,
+                what="both Locust workers connected to the master",
+            )
             swarm = locust.post("/swarm", data={"user_count": 2, "spawn_rate": 2})
             assert swarm.json()["success"], swarm.text
             stats = wait_for(
