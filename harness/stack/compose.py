@@ -485,6 +485,11 @@ class ComposeStack:
         worker = ComposeWorker(container, f"worker-{name}.{number}")
         with self._lock:
             self._extra.append(worker)
+            stopping = self._stopping
+        if stopping:  # created after the stop listed the project's containers: remove it here
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True, v=True)
+            raise ComposeError(f"worker {worker.log_name} removed: the stack is stopping")
         self._wait_healthy(container)
         worker.pid = _main_pid(container)
         lane.workers.append(worker)
