@@ -498,6 +498,8 @@ class ComposeStack:
     def _wait_healthy(self, container: Container) -> None:
         deadline = time.monotonic() + self.spec.start_timeout_s
         while True:
+            if self._stopping:  # the run ended first: the fault is cut short, not failed
+                raise ComposeError(f"{container.name}: the stack stopped before it was healthy")
             container.reload()
             state = container.attrs["State"]
             if state.get("Health", {}).get("Status") == "healthy":

@@ -281,8 +281,9 @@ def test_faults_on_compose_act_on_the_worker_containers(
     for lane in COMPARED["worker-killed"]:
         started = faults[lane, "start-worker"]
         assert "error" not in started
-        assert started["pid"] > 0
-        assert "ready." in (composed.run_dir / f"worker-{lane}.2.log").read_text()
+        if not started.get("cancelled"):  # not cut short by the run's end
+            assert started["pid"] > 0
+            assert "ready." in (composed.run_dir / f"worker-{lane}.2.log").read_text()
 
 
 def _harness(*argv: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:
