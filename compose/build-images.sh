@@ -7,7 +7,7 @@
 #   compose/build-images.sh            build what is missing (the project image: always, cached)
 #   compose/build-images.sh --rebuild  build every image again from scratch
 #
-# Needs root (debootstrap), a running dockerd, debootstrap, uv and pip on this host, Debian's
+# Needs root (debootstrap), a running dockerd, debootstrap, uv on this host, Debian's
 # package mirror reachable from this host and from containers (apt-get in the builds), and
 # PyPI from this host.
 # Prints each step's time. The tags it builds are the defaults of compose/.env.example:
@@ -81,6 +81,9 @@ else
     echo "==> broker image $BROKER_IMAGE: present"
 fi
 
+# pip from uv (any Python on PATH, a project venv's too, may have no pip of its own).
+PIP=(uvx --quiet --from pip pip)
+
 wheels() {
     local minor_version="${PYTHON_VERSION%.*}" platforms=() minor
     local abi="cp${minor_version/./}"
@@ -98,12 +101,9 @@ wheels() {
     rm -f "$WHEELS"/*.whl
     # pip judges environment markers by this host's Python, not --python-version: keep the
     # requirements whose markers hold for the image's Python on Linux x86_64, without markers.
-    grep -v '^uv==' "$WHEELS/requirements.txt.new" | python3 -c '
+    grep -v '^uv==' "$WHEELS/requirements.txt.new" | uv run --quiet --no-project --with packaging python3 -c '
 import re, sys
-try:
-    from packaging.markers import Marker
-except ImportError:
-    from pip._vendor.packaging.markers import Marker
+from packaging.markers import Marker
 full = sys.argv[1]
 target = {"python_full_version": full, "python_version": full.rsplit(".", 1)[0],
           "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
@@ -115,10 +115,10 @@ for block in re.split(r"\n(?=\S)", sys.stdin.read()):
     if not marker or Marker(marker).evaluate(target):
         print(requirement + sep + rest)
 ' "$PYTHON_VERSION" > "$WHEELS/locked.txt"
-    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    "${PIP[@]}" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
         --python-version "$PYTHON_VERSION" --implementation cp --abi "$abi" "${platforms[@]}" \
         --require-hashes -r "$WHEELS/locked.txt" -d "$WHEELS" 2> >(grep -v "^WARNING: Location" >&2)
-    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    "${PIP[@]}" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
         --python-version "$PYTHON_VERSION" --implementation cp --abi "$abi" "${platforms[@]}" \
         "$(grep '^uv==' "$WHEELS/requirements.txt.new")" -d "$WHEELS" 2> >(grep -v "^WARNING: Location" >&2)
     rm "$WHEELS/locked.txt"
