@@ -1,6 +1,7 @@
 """Checks: pure functions of a lane's history that return figures and the reasons it fails.
 
-Delivery (missing, duplicated), order (inversions by API receipt and by API response),
+The ledger (each expected part on time, late, duplicated, failed or lost), delivery
+(missing, duplicated), order (inversions by API receipt and by API response),
 lateness (api_received_at - (queued_at + countdown)) against the scenario's tolerances,
 and a verdict per lane compared with what the scenario expects of it. No I/O: the
 same history always gives the same verdict, so stored results can be checked again.
@@ -20,6 +21,16 @@ from .history import MessageHistory, split_message_id
 from .scenario import LaneScenario, Reason, Tolerances
 
 OrderBy = Literal["api_receipt", "api_response"]
+PartState = Literal["on_time", "late", "duplicated", "failed", "lost"]
+PART_STATES: tuple[PartState, ...] = ("on_time", "late", "duplicated", "failed", "lost")
+LostStage = Literal["never_queued", "queued", "received", "started", "sent"]
+LOST_STAGES: dict[str, str] = {  # where a lost part stopped, furthest evidence first
+    "never_queued": "never queued",
+    "queued": "queued, never received by a worker",
+    "received": "received by a worker, never started",
+    "started": "started, never sent to the API",
+    "sent": "sent, never accepted by the API",
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,48 @@ class Lateness:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One expected part's line in the ledger: its state, and for a lost part the stage it
+    stopped at, for a failed one the error code the API last answered (None: no code)."""
+
+    part: str
+    state: PartState
+    stage: LostStage | None = None
+    error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Every part the lane's requests asked for, each in exactly one state."""
+
+    entries: list[Entry]
+
+    def count(self, state: PartState) -> int:
+        return sum(1 for entry in self.entries if entry.state == state)
+
+    @property
+    def counts(self) -> dict[PartState, int]:
+        return {state: self.count(state) for state in PART_STATES}
+
+    @property
+    def lost_at(self) -> dict[str, int]:
+        """Lost parts by the stage where they stopped; every stage, zeros included."""
+        return {
+            stage: sum(1 for entry in self.entries if entry.stage == stage) for stage in LOST_STAGES
+        }
+
+    @property
+    def failed_codes(self) -> dict[str, int]:
+        """Failed parts by the API's error code (`none`: failed with no code, e.g. a timeout)."""
+        codes: dict[str, int] = {}
+        for entry in self.entries:
+            if entry.state == "failed":
+                key = "none" if entry.error_code is None else str(entry.error_code)
+                codes[key] = codes.get(key, 0) + 1
+        return dict(sorted(codes.items()))
+
+
+@dataclass(frozen=True)
 class LaneVerdict:
     lane: str
     delivery: Delivery
@@ -64,6 +117,7 @@ class LaneVerdict:
     lateness: Lateness
     order_by: OrderBy
     reasons: list[Finding]
+    ledger: Ledger
     expected_verdict: Literal["pass", "fail"]
     expected_reasons: list[Reason] = field(default_factory=list)
 
@@ -119,6 +173,38 @@ def _namer(history: Sequence[MessageHistory]) -> Callable[[str], str]:
     return by_seq
 
 
+def expected_parts(
+    history: Sequence[MessageHistory],
+    expected: int,
+    requests: int = 1,
+    correlations: Sequence[str] | None = None,
+) -> list[tuple[str, MessageHistory | None]]:
+    """Every part the requests asked for, with its record (None: no record at all).
+
+    Each request must get seq 0 .. expected/requests - 1. The requests asked for are
+    `correlations` when known (a load test logs each one it sent), else the first
+    `requests` (by correlation id); a request with no record at all stands for
+    `expected/requests` parts named `(request N never answered)`.
+    """
+    per_request = expected // requests if requests else 0
+    by_request: dict[str, dict[int, MessageHistory]] = defaultdict(dict)
+    for m in history:
+        by_request[m.correlation_id][m.seq] = m
+    answered = (
+        sorted(by_request)[:requests]
+        if correlations is None
+        else [c for c in correlations if c in by_request]
+    )
+    parts = [
+        (message_id_for(correlation, seq), by_request[correlation].get(seq))
+        for correlation in answered
+        for seq in range(per_request)
+    ]
+    for n in range(len(answered), requests):
+        parts += [(f"(request {n + 1} never answered)", None)] * per_request
+    return parts
+
+
 def delivery(
     history: Sequence[MessageHistory],
     expected: int,
@@ -132,28 +218,10 @@ def delivery(
     unexpected, so it cannot stand in for a missing one. `correlations` names the requests
     when they are known (a load test logs each one it sent); else any `requests` count.
     """
-    per_request = expected // requests if requests else 0
-    by_request: dict[str, dict[int, MessageHistory]] = defaultdict(dict)
-    for m in history:
-        by_request[m.correlation_id][m.seq] = m
-    answered = (
-        sorted(by_request)[:requests]
-        if correlations is None
-        else [c for c in correlations if c in by_request]
-    )
-    missing: list[str] = []
-    delivered = 0
-    for correlation in answered:
-        parts = by_request[correlation]
-        for seq in range(per_request):
-            part = parts.get(seq)
-            if part is not None and part.accepted >= 1:
-                delivered += 1
-            else:
-                missing.append(message_id_for(correlation, seq))
-    for n in range(len(answered), requests):
-        missing += [f"(request {n + 1} never answered)"] * per_request
-    asked = {message_id_for(c, seq) for c in answered for seq in range(per_request)}
+    parts = expected_parts(history, expected, requests, correlations)
+    delivered = sum(1 for _, m in parts if m is not None and m.accepted >= 1)
+    missing = [part for part, m in parts if m is None or m.accepted < 1]
+    asked = {part for part, m in parts if m is not None}
     return Delivery(
         expected=expected,
         delivered=delivered,
@@ -189,6 +257,61 @@ def order(history: Sequence[MessageHistory], by: OrderBy) -> Order:
     return Order(by=by, inversions=inversions, first=first[1] if first else None)
 
 
+def lost_stage(m: MessageHistory | None) -> LostStage:
+    """How far a part the API never accepted got, by the furthest evidence of it."""
+    if m is None:
+        return "never_queued"
+    if m.api_requests:
+        return "sent"
+    if m.started is not None:
+        return "started"
+    if m.received is not None:
+        return "received"
+    return "queued" if m.queued_at is not None else "never_queued"
+
+
+def _error_code(m: MessageHistory) -> int | None:
+    """The code the bot recorded when it gave up, else the API's last refusal's code."""
+    if m.error_code is not None:
+        return m.error_code
+    refused = [r for r in m.api_requests if r.outcome != "accepted" and r.error_code is not None]
+    return refused[-1].error_code if refused else None
+
+
+def entry(part: str, m: MessageHistory | None, on_time_s: float) -> Entry:
+    """One part's state: accepted twice or more, duplicated; once, late beyond `on_time_s`
+    or on time (a part whose due time is unknown counts on time: nothing says it was late);
+    never, failed if the bot gave up on it, else lost at the stage where it stopped."""
+    if m is not None and m.accepted >= 2:
+        return Entry(part, "duplicated")
+    if m is not None and m.accepted == 1:
+        late = m.lateness_s is not None and m.lateness_s > on_time_s
+        return Entry(part, "late" if late else "on_time")
+    if m is not None and m.status == "failed":
+        return Entry(part, "failed", error_code=_error_code(m))
+    return Entry(part, "lost", stage=lost_stage(m))
+
+
+def ledger(
+    history: Sequence[MessageHistory],
+    expected: int,
+    requests: int,
+    on_time_s: float,
+    correlations: Sequence[str] | None = None,
+) -> Ledger:
+    """Each part the requests asked for in exactly one state: the entries sum to `expected`.
+
+    Parts no request asked for are not in it (the `unexpected` check names them); early
+    parts count on time (the `early` check names them).
+    """
+    return Ledger(
+        [
+            entry(part, m, on_time_s)
+            for part, m in expected_parts(history, expected, requests, correlations)
+        ]
+    )
+
+
 def lateness(history: Sequence[MessageHistory], tolerances: Tolerances) -> Lateness:
     name = _namer(history)
     measured = [(m, m.lateness_s) for m in history if m.lateness_s is not None]
@@ -220,21 +343,21 @@ def _count(items: Sequence[object]) -> str:
     return f"{_n_parts(items)} {'was' if len(items) == 1 else 'were'}"
 
 
-def _where_stuck(parts: Sequence[MessageHistory | None]) -> str:
-    """How far the missing parts got: this tells a lost message from one never run."""
-    stages = {
-        "never queued": sum(1 for m in parts if m is None or m.queued_at is None),
-        "queued, never received by a worker": sum(
-            1 for m in parts if m is not None and m.queued_at is not None and m.received is None
-        ),
-        "received by a worker, never started": sum(
-            1 for m in parts if m is not None and m.received is not None and m.started is None
-        ),
-        "started, never accepted by the API": sum(
-            1 for m in parts if m is not None and m.started is not None
-        ),
-    }
-    return "; ".join(f"{n} {stage}" for stage, n in stages.items() if n)
+def _where_stuck(book: Ledger) -> str:
+    """How far the missing parts got: this tells a lost message from one never run, and
+    both from one the bot gave up on with the API's error code."""
+    said = [f"{n} {LOST_STAGES[stage]}" for stage, n in book.lost_at.items() if n]
+    codes = book.failed_codes
+    if codes:
+        said.append(
+            f"{book.count('failed')} failed ("
+            + ", ".join(
+                f"{n} with no error code" if code == "none" else f"{n} with error {code}"
+                for code, n in codes.items()
+            )
+            + ")"
+        )
+    return "; ".join(said)
 
 
 def _listed(items: Sequence[str], limit: int = 5) -> str:
@@ -257,6 +380,7 @@ def check_lane(
     """
     name = _namer(history)
     by_id = {m.message_id: m for m in history}
+    book = ledger(history, expected_messages, requests, tolerances.on_time_s, correlations)
     got = delivery(history, expected_messages, requests, correlations)
     receipt, response = order(history, "api_receipt"), order(history, "api_response")
     late = lateness(history, tolerances)
@@ -267,7 +391,7 @@ def check_lane(
                 "missing",
                 f"{len(got.missing)} of {expected_messages} {_parts(expected_messages)} "
                 f"never reached the API ({_listed([name(i) for i in got.missing])}): "
-                + _where_stuck([by_id.get(i) for i in got.missing]),
+                + _where_stuck(book),
             )
         )
     if got.duplicated:
@@ -319,6 +443,7 @@ def check_lane(
         lateness=late,
         order_by=tolerances.order_by,
         reasons=reasons,
+        ledger=book,
         expected_verdict=lane.expect,
         expected_reasons=list(lane.because),
     )

@@ -49,6 +49,9 @@ class MessageHistory(BaseModel):
     )
     status: str = Field(default="unknown", description="The outbox state; `unknown` if absent.")
     attempts: int = 0
+    error_code: int | None = Field(
+        default=None, description="The API's error code the outbox recorded last, if any."
+    )
     accepted: int = Field(default=0, description="Sends the API accepted (more than 1: duplicate).")
     api_requests: list[ApiRequest] = Field(default_factory=list)
     worker_pids: list[int] = Field(default_factory=list)
@@ -109,6 +112,7 @@ def build_history(
         entry.eta = part.eta
         entry.status = part.state
         entry.attempts = part.attempts
+        entry.error_code = part.error_code
 
     by_message: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mock_meta_api.config import describe_validation_error
 
-from .checks import LaneVerdict, check_lane
+from .checks import LaneVerdict, Ledger, check_lane
 from .history import MessageHistory
 from .load.figures import LoadResult
 from .scenario import Scenario
@@ -28,6 +28,30 @@ SCHEMA_VERSION = 1
 RESULTS = "results.json"
 HISTORY = "history.jsonl"
 PACKAGES = ("celery", "kombu", "gevent", "redis", "httpx", "stagger-harness")
+
+
+class LedgerCounts(BaseModel):
+    """Each part the lane's requests asked for, counted in exactly one state."""
+
+    on_time: int
+    late: int
+    duplicated: int
+    failed: int = Field(description="The bot gave up on it; `failed_codes` says with which code.")
+    lost: int = Field(description="Never accepted, not given up: `lost_at` says where it stopped.")
+    lost_at: dict[str, int] = Field(
+        description="never_queued, queued, received, started, sent: the furthest stage reached."
+    )
+    failed_codes: dict[str, int] = Field(
+        description="The API's error code per failed part (`none`: no code, e.g. a timeout)."
+    )
+
+    @classmethod
+    def of(cls, book: Ledger) -> LedgerCounts:
+        return cls(**book.counts, lost_at=book.lost_at, failed_codes=book.failed_codes)
+
+    @property
+    def total(self) -> int:
+        return self.on_time + self.late + self.duplicated + self.failed + self.lost
 
 
 class LaneResult(BaseModel):
@@ -73,6 +97,11 @@ class LaneResult(BaseModel):
     )
     as_expected: bool
     mismatch: str | None
+    ledger: LedgerCounts | None = Field(
+        default=None,
+        description="Each expected part on time, late, duplicated, failed or lost (absent in "
+        "results written before the ledger).",
+    )
 
 
 class Results(BaseModel):
@@ -165,6 +194,7 @@ def lane_result(
         reason_codes=verdict.codes,
         as_expected=verdict.as_expected,
         mismatch=verdict.mismatch,
+        ledger=LedgerCounts.of(verdict.ledger),
     )
 
 

@@ -11,9 +11,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..checks import ledger
 from ..history import MessageHistory
 from ..results import (
     LaneResult,
+    LedgerCounts,
     Results,
     fault_at,
     read_history,
@@ -67,6 +69,7 @@ class Lane:
     parts: list[Part]
     faults_s: list[tuple[str, float]]  # (what, seconds since the trigger) per fault injected
     why: str  # the scenario's explanation of the expected verdict
+    ledger: LedgerCounts  # as stored, or (results older than the ledger) from the history
 
     @property
     def name(self) -> str:
@@ -184,6 +187,7 @@ def build_report(
     definition = results.scenario_definition
     flow = definition.get("flow", {})
     messages, spacing_s = int(flow.get("messages", 0)), float(flow.get("spacing_s", 0))
+    recipients = int(flow.get("recipients", 1))
     why = {lane.get("name"): lane.get("why", "") for lane in definition.get("lanes", [])}
     styles = lane_styles([lane.lane for lane in results.lanes])
     lanes = []
@@ -207,6 +211,10 @@ def build_report(
                 parts=sorted(parts, key=lambda p: p.seq),
                 faults_s=faults,
                 why=why.get(result.lane) or "",
+                ledger=result.ledger
+                or LedgerCounts.of(
+                    ledger(records, result.expected_messages, recipients, result.on_time_s)
+                ),
             )
         )
     return Report(results=results, lanes=lanes, scenario_text=scenario_text)

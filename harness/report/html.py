@@ -24,6 +24,7 @@ from .text import (
     facts,
     headline,
     lane_versions,
+    ledger_line,
     verdict,
 )
 
@@ -100,7 +101,7 @@ def _verdicts(report: Report) -> list[str]:
             out.append(f'<p class="why">{escape(lane.why)}</p>')
         if result.mismatch and report.results.complete:
             out.append(f'<p class="mismatch">NOT AS EXPECTED: {escape(result.mismatch)}</p>')
-        reasons = result.reasons or ["every check passed"]
+        reasons = [ledger_line(lane), *(result.reasons or ["every check passed"])]
         out += ["<ul>", *(f"<li>{escape(reason)}</li>" for reason in reasons), "</ul>"]
         out.append("</section>")
     return out

@@ -23,6 +23,7 @@ from .text import (
     facts,
     headline,
     lane_versions,
+    ledger_line,
     verdict,
 )
 
@@ -62,6 +63,7 @@ def render_markdown(report: Report, plots_dir: str) -> str:
             out += [f"_{escape(lane.why)}_", ""]
         if lane.result.mismatch and results.complete:
             out += [f"**NOT AS EXPECTED: {escape(lane.result.mismatch)}**", ""]
+        out += [f"- {escape(ledger_line(lane))}"]
         out += [f"- {escape(reason)}" for reason in lane.result.reasons] or ["- every check passed"]
         out.append("")
     if results.load is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ..checks import LOST_STAGES
 from ..results import describe_fault, seconds
 from .data import Lane, Report
 
@@ -19,10 +20,12 @@ COLUMNS = (
     ("celery / kombu", "l"),
     ("concurrency", "r"),
     ("delivered", "r"),
-    ("missing", "r"),
-    ("duplicated", "r"),
-    ("order inversions", "r"),
+    ("on time", "r"),
     ("late", "r"),
+    ("duplicated", "r"),
+    ("failed", "r"),
+    ("lost", "r"),
+    ("order inversions", "r"),
     ("lateness p50 (s)", "r"),
     ("p95 (s)", "r"),
     ("max (s)", "r"),
@@ -30,11 +33,14 @@ COLUMNS = (
     ("verdict", "l"),
     ("expected", "l"),
 )
-VERDICT_COLUMN = 14
-EXPECTED_COLUMN = 15
+VERDICT_COLUMN = [heading for heading, _ in COLUMNS].index("verdict")
+EXPECTED_COLUMN = [heading for heading, _ in COLUMNS].index("expected")
 # Each lane's own versions, as its worker reported them (a lane may run its own release).
 LANE_PACKAGES = ("python", "celery", "kombu", "amqp", "redis", "billiard", "gevent", "eventlet")
 TABLE_NOTE = (
+    "The ledger: each part the requests asked for is on time, late, duplicated (accepted "
+    "more than once), failed (the bot gave up, with the API's error code) or lost (never "
+    "accepted, nor given up on), exactly one of them. "
     "Lateness: API receipt minus due time (request + countdown). Throughput: parts "
     "delivered per second, from the request to the lane's last API answer. "
     "Expected: the scenario's expectation, ✓ when the lane met it."
@@ -91,10 +97,12 @@ def cells(lane: Lane) -> list[str]:
         release(lane),
         "-" if result.concurrency is None else str(result.concurrency),
         f"{result.delivered}/{result.expected_messages}",
-        str(result.missing),
-        str(result.duplicated),
+        str(lane.ledger.on_time),
+        str(lane.ledger.late),
+        str(lane.ledger.duplicated),
+        str(lane.ledger.failed),
+        str(lane.ledger.lost),
         str(result.order_inversions),
-        str(result.late),
         seconds(result.lateness_p50_s),
         seconds(result.lateness_p95_s),
         seconds(result.lateness_max_s),
@@ -102,6 +110,31 @@ def cells(lane: Lane) -> list[str]:
         verdict(lane),
         expected(lane),
     ]
+
+
+def ledger_line(lane: Lane) -> str:
+    """`ledger: 1 on time, 21 lost (21 received by a worker, never started)`."""
+    book = lane.ledger
+    said = [
+        f"{book.on_time} on time",
+        f"{book.late} late",
+        f"{book.duplicated} duplicated",
+    ]
+    failed = f"{book.failed} failed"
+    if book.failed_codes:
+        failed += (
+            " ("
+            + ", ".join(
+                f"{n} with no error code" if code == "none" else f"{n} with error {code}"
+                for code, n in book.failed_codes.items()
+            )
+            + ")"
+        )
+    lost = f"{book.lost} lost"
+    stages = [f"{n} {LOST_STAGES.get(stage, stage)}" for stage, n in book.lost_at.items() if n]
+    if stages:
+        lost += " (" + "; ".join(stages) + ")"
+    return "ledger: " + ", ".join([*said, failed, lost])
 
 
 def headline(report: Report) -> str:

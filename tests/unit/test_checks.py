@@ -509,7 +509,7 @@ def test_example_missing_parts_say_how_far_they_got() -> None:
 
     assert reason(verdict, "missing").endswith(
         ": 1 never queued; 1 queued, never received by a worker; "
-        "1 received by a worker, never started; 1 started, never accepted by the API"
+        "1 received by a worker, never started; 1 started, never sent to the API"
     )
 
 

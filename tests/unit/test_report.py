@@ -200,15 +200,16 @@ def test_every_lane_is_a_row_of_the_comparison_in_both_formats(
     results, written = drawn
     rows = {row[0].lstrip("".join(SYMBOLS)): row for row in page(written).rows}
     assert set(rows) == {"solo", "gevent"}
-    assert rows["solo"][5:10] == ["22/22", "0", "0", "0", "0"]
-    assert rows["gevent"][5:10] == ["20/22", "2", "0", "1", "2"]
+    # delivered, then the ledger (on time, late, duplicated, failed, lost), then inversions
+    assert rows["solo"][5:12] == ["22/22", "22", "0", "0", "0", "0", "0"]
+    assert rows["gevent"][5:12] == ["20/22", "18", "2", "0", "0", "2", "1"]
     assert rows["gevent"][-2:] == ["fail (missing, out-of-order, late)", "pass ✗"]
 
     markdown = written.markdown.read_text(encoding="utf-8")
     table = [line for line in markdown.splitlines() if line.startswith("| ")]
     for lane in results.lanes:
         assert any(line.startswith(f"| {lane.lane} | {lane.pool} |") for line in table), table
-    assert "| 20/22 | 2 | 0 | 1 | 2 |" in markdown
+    assert "| 20/22 | 18 | 2 | 0 | 0 | 2 | 1 |" in markdown
 
 
 def test_every_plot_is_drawn_linked_and_inlined(drawn: tuple[Results, Written]) -> None:
