@@ -28,7 +28,7 @@ from mock_meta_api.config import describe_validation_error
 from .bot.settings import DEFAULT_POOLS, POOLS, SettingsError
 from .processes import ServerStartError
 from .results import RESULTS, ResultsError, read_results, recheck
-from .run import run_scenario, send_fixtures
+from .run import check_broker, run_scenario, send_fixtures
 from .scenario import Scenario, ScenarioError, load_scenario, shipped_names
 from .stack import BACKENDS, Backend, LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
 from .stack.backend import StackError
@@ -222,6 +222,11 @@ def _run(
     scenario, text = _load(name, pools, time_scale, load)
     if backend == "compose":
         _compose_ready(broker)
+    try:
+        check_broker(scenario, broker)
+    except ScenarioError as exc:
+        _say(str(exc), "red")
+        raise typer.Exit(2) from None
     run_dir = _run_dir(out, scenario.name)
     live = Live(Text(f"starting the stack for {scenario.name}..."), console=console)
     try:

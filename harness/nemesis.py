@@ -1,18 +1,34 @@
 """The nemesis: a scenario's faults, injected on time while the run is followed.
 
-Each lane's faults run in order on a thread of their own, so a worker that takes three
-seconds to start (or a warm shutdown that waits for a running task) on one lane never
-delays another lane's fault, nor the polling that follows the run.
+Each lane's faults run in order on a thread of their own, and so do the faults on the
+whole stack (broker, mock API), so a worker that takes three seconds to start (or a
+warm shutdown that waits for a running task) on one lane never delays another lane's
+fault, nor the polling that follows the run. A window (an API outage, a broker down)
+is switched on, and switched back when it closes or when the run stops.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
 from typing import Any
 
+from mock_meta_api.config import ErrorAnswer, Outage
+
+from .mock_admin import MockAdmin
 from .scenario import Fault, Scenario
 from .stack.backend import Lane, Stack, Worker
+
+# Meta's answer while its API is down: HTTP 503, code 131016 ("service unavailable").
+OUTAGE_ANSWER = ErrorAnswer(code=131016, http_status=503)
+
+
+def signal_worker(worker: Worker, signum: signal.Signals) -> None:
+    """Signal the worker and its pool processes (it leads its own process group)."""
+    os.killpg(worker.pid, signum)
 
 
 def _oldest(lane: Lane) -> Worker:
@@ -34,6 +50,8 @@ class Nemesis:
     def __init__(self, stack: Stack, scenario: Scenario) -> None:
         self._stack = stack
         self._by_lane = {lane.name: scenario.faults_of(lane.name) for lane in scenario.lanes}
+        self._on_stack = scenario.stack_faults
+        self._frozen: dict[str, list[Worker]] = {}
         self._cancelled = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -50,12 +68,29 @@ class Nemesis:
         thread.start()
         self._threads.append(thread)
 
+    def start_stack(self) -> None:
+        """Every lane's requests were answered: inject the stack's faults `at_s` after now."""
+        if not self._on_stack or self._cancelled.is_set():
+            return
+        thread = threading.Thread(
+            target=self._run_lane, args=(None, self._on_stack, time.time()), daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+
     def done(self) -> bool:
         return not any(thread.is_alive() for thread in self._threads)
 
     def cancel(self) -> None:
-        """Inject nothing more; a fault already begun finishes (the stack's stop ends it)."""
+        """Inject nothing more and close any open window; a fault already begun finishes
+        (the stack's stop ends it). Frozen workers are thawed, so they can stop warm."""
         self._cancelled.set()
+        with self._lock:
+            frozen = [worker for workers in self._frozen.values() for worker in workers]
+            self._frozen.clear()
+        for worker in frozen:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                signal_worker(worker, signal.SIGCONT)
 
     def join(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -67,17 +102,21 @@ class Nemesis:
         with self._lock:
             return sorted(self._record, key=lambda entry: entry["begun_at"])
 
-    def _run_lane(self, name: str, faults: list[Fault], since: float) -> None:
+    def _run_lane(self, name: str | None, faults: list[Fault], since: float) -> None:
+        """One lane's faults in order (`name` None: the stack's)."""
         for fault in faults:
             if self._cancelled.wait(max(0.0, since + fault.at_s - time.time())):
                 return
-            entry: dict[str, Any] = fault.model_dump() | {
-                "lane": name,
-                "scheduled_at": since + fault.at_s,
-                "begun_at": time.time(),
-            }
+            entry: dict[str, Any] = (
+                {"grace_s": fault.grace_s}
+                | fault.model_dump(mode="json", exclude_none=True)
+                | {"lane": name, "scheduled_at": since + fault.at_s, "begun_at": time.time()}
+            )
             try:
-                entry |= self._inject(self._stack.lanes[name], fault)
+                if name is None:
+                    entry |= self._inject_stack(fault)
+                else:
+                    entry |= self._inject(self._stack.lanes[name], fault)
             except Exception as exc:  # the run goes on; the record says what went wrong
                 if self._cancelled.is_set():  # the stack is stopping: nothing failed
                     entry["cancelled"] = True
@@ -91,9 +130,71 @@ class Nemesis:
     def _inject(self, lane: Lane, fault: Fault) -> dict[str, Any]:
         if fault.action == "start-worker":
             return {"pid": self._stack.start_worker(lane.name).pid}
+        if fault.action == "thaw-worker":
+            with self._lock:
+                frozen = self._frozen.pop(lane.name, [])
+            if not frozen:
+                raise RuntimeError(f"lane {lane.name!r} has no frozen worker to thaw")
+            for worker in frozen:
+                signal_worker(worker, signal.SIGCONT)
+            return {"pids": [worker.pid for worker in frozen]}
+        if fault.action == "freeze-worker":
+            worker = self._oldest_unfrozen(lane)
+            signal_worker(worker, signal.SIGSTOP)
+            with self._lock:
+                self._frozen.setdefault(lane.name, []).append(worker)
+            return {"pid": worker.pid}
         worker = _oldest(lane)
         if fault.action == "kill-worker":
             worker.kill()  # as the OOM killer or a stop timeout would
         else:
             worker.stop(grace_s=fault.grace)
         return {"pid": worker.pid, "exit_code": worker.returncode}
+
+    def _oldest_unfrozen(self, lane: Lane) -> Worker:
+        with self._lock:
+            frozen = {worker.pid for worker in self._frozen.get(lane.name, [])}
+        for worker in lane.workers:
+            if worker.alive() and worker.pid not in frozen:
+                return worker
+        raise RuntimeError(f"lane {lane.name!r} has no running worker that is not frozen")
+
+    def _inject_stack(self, fault: Fault) -> dict[str, Any]:
+        if fault.action in ("restart-broker", "stop-broker"):
+            keep = fault.keep_data is not False
+            pid = self._stack.stop_broker(keep_data=keep)
+            down_at = time.time()
+            if fault.duration_s is not None:  # bounded; the stack's stop ends it early
+                self._cancelled.wait(fault.duration_s)
+            new_pid = self._stack.start_broker()
+            return {"pid": pid, "new_pid": new_pid, "down_s": time.time() - down_at}
+        return self._api_window(fault)
+
+    def _api_window(self, fault: Fault) -> dict[str, Any]:
+        """Switch the mock's behaviours for `duration_s`, then back to what they were."""
+        assert fault.duration_s is not None
+        with MockAdmin(self._stack.mock_url) as admin:
+            before = admin.get_behaviours()
+            sections: dict[str, Any] = {}
+            if fault.action == "api-outage":
+                window = Outage(duration_s=fault.duration_s, answer=fault.answer or OUTAGE_ANSWER)
+                sections["failures"] = before["failures"] | {
+                    "outages": [window.model_dump(mode="json")]
+                }
+            elif fault.action == "api-latency":
+                assert fault.latency is not None
+                sections["latency"] = before["latency"] | {
+                    "default": fault.latency.model_dump(mode="json"),
+                    "per_phone_number": {},
+                }
+            else:
+                if fault.throughput is not None:
+                    sections["throughput"] = fault.throughput.model_dump(mode="json")
+                if fault.pair_rate is not None:
+                    sections["pair_rate"] = fault.pair_rate.model_dump(mode="json")
+            admin.patch_behaviours(sections)
+            try:
+                self._cancelled.wait(fault.duration_s)
+            finally:  # switched back even when the run stops: the mock stops next anyway
+                admin.patch_behaviours({name: before[name] for name in sections})
+        return {}

@@ -22,7 +22,7 @@ from mock_meta_api.config import describe_validation_error
 from .checks import LaneVerdict, Ledger, check_lane
 from .history import MessageHistory
 from .load.figures import LoadResult
-from .scenario import Scenario
+from .scenario import STACK_ACTIONS, Scenario
 
 SCHEMA_VERSION = 1
 RESULTS = "results.json"
@@ -367,9 +367,13 @@ def describe_fault(fault: dict[str, Any], trigger_at: float | None) -> str:
     done_at = fault.get("done_at")
     begun_at = fault_at(fault)
     zero = trigger_at if trigger_at is not None else begun_at
-    text = f"{fault.get('action', '?')} {fault.get('lane') or 'every lane'}"
+    action = fault.get("action", "?")
+    on_stack = "the stack" if action in STACK_ACTIONS else "every lane"
+    text = f"{action} {fault.get('lane') or on_stack}"
     if fault.get("pid"):
-        text += f" (pid {fault['pid']})"
+        text += f" (pid {fault['pid']}" + (
+            f", then {fault['new_pid']})" if fault.get("new_pid") else ")"
+        )
     if zero is not None and begun_at is not None and done_at is not None:
         text += f" at {begun_at - zero:.2f}-{done_at - zero:.2f} s"
     if zero is not None and fault.get("scheduled_at") is not None:

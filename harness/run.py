@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+import redis
 
 from .bot.flow import correlation_for
+from .bot.store import OutboxRecord
 from .checks import LaneVerdict
 from .external_history import SentRequest, build_external_history
 from .history import MessageHistory, build_history
@@ -39,7 +42,7 @@ from .results import (
     write_jsonl,
     write_results,
 )
-from .scenario import Scenario
+from .scenario import BROKER_ACTIONS, Scenario, ScenarioError
 from .stack import LaneSpec, StackSpec, make_stack
 from .stack.backend import Backend, Lane, Stack
 from .stack.external import ExternalLaneError, last_lines
@@ -112,13 +115,29 @@ class _Sources:
 
 
 class _Collector:
-    """Reads each lane's store and the journal (incrementally) into histories."""
+    """Reads each lane's store and the journal (incrementally) into histories.
+
+    What the store held once is kept: a broker restarted empty (a fault) loses the bot's
+    outbox and events with the queue, and the evidence of what happened before must not
+    go with them. While the broker is down, the last reading stands.
+    """
 
     def __init__(self, stack: Stack, spacing_s: float) -> None:
         self.stack = stack
         self.spacing_s = spacing_s
         self.mock = MockAdmin(stack.mock_url)
         self.sources = _Sources()
+        self._outbox: dict[str, dict[str, OutboxRecord]] = {name: {} for name in stack.lanes}
+        self._events: dict[str, dict[bytes, dict[str, Any]]] = {name: {} for name in stack.lanes}
+
+    def _read_stores(self) -> None:
+        """Each replica lane's outbox and events (an external lane has no store)."""
+        for name, lane in self.stack.lanes.items():
+            if lane.task_events is not None:
+                continue
+            outbox, events = lane.store.outbox(), lane.store.events()
+            self._outbox[name].update((record.message_id, record) for record in outbox)
+            self._events[name].update((orjson.dumps(event), event) for event in events)
 
     def collect(self) -> _Sources:
         """Outbox and events first, then the journal: a part the outbox calls sent was
@@ -126,9 +145,10 @@ class _Collector:
 
         An external lane has no outbox: Celery's task events stand in for its events."""
         lanes = self.stack.lanes
-        replica = {name: lane for name, lane in lanes.items() if lane.task_events is None}
-        outboxes = {name: lane.store.outbox() for name, lane in replica.items()}
-        events = {name: lane.store.events() for name, lane in replica.items()}
+        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+            self._read_stores()  # the broker down or loading (a fault): keep the last reading
+        outboxes = {name: list(self._outbox[name].values()) for name in lanes}
+        events = {name: list(self._events[name].values()) for name in lanes}
         events |= {
             name: lane.task_events.snapshot()
             for name, lane in lanes.items()
@@ -305,6 +325,7 @@ class _Run:
         self.trigger_errors = send_fixtures(  # each lane's faults count from its answers
             self.stack, self.scenario.flow.recipients, self.nemesis.start_lane
         )
+        self.nemesis.start_stack()  # the stack's faults count from every lane's answers
         self.triggered_s = time.time() - self.trigger_at
 
     def requests(self) -> dict[str, list[str]] | None:
@@ -421,6 +442,17 @@ class _Run:
         return results, verdicts
 
 
+def check_broker(scenario: Scenario, broker_url: str | None) -> None:
+    """Broker faults restart the embedded broker: refused, before anything starts, on an
+    external one (the harness does not own it)."""
+    broker_faults = sorted({f.action for f in scenario.stack_faults if f.action in BROKER_ACTIONS})
+    if broker_url is not None and broker_faults:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: {', '.join(broker_faults)} restart the embedded "
+            "broker, which --broker-url replaces; run it without --broker-url"
+        )
+
+
 def run_scenario(
     scenario: Scenario,
     run_dir: Path,
@@ -440,6 +472,7 @@ def run_scenario(
     versions cannot be installed, raises LaneError before anything is started or written
     (a lane the compose backend cannot run: StackError).
     """
+    check_broker(scenario, broker_url)
     spec = stack_spec(scenario, broker_url)
     stack = make_stack(backend, prepare(spec) if backend == "local" else spec, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

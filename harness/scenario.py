@@ -27,7 +27,14 @@ from pydantic import (
     model_validator,
 )
 
-from mock_meta_api.config import Behaviours, describe_validation_error
+from mock_meta_api.config import (
+    Behaviours,
+    FaultAnswer,
+    LatencyModel,
+    PairRate,
+    Throughput,
+    describe_validation_error,
+)
 
 from .bot.settings import BotSettings, Pool
 from .load.shapes import Shape
@@ -270,25 +277,81 @@ class LaneScenario(_Strict):
         return {name: v for name, v in named.items() if v is not None} | dict(self.packages)
 
 
-FaultAction = Literal["kill-worker", "stop-worker", "start-worker"]
+FaultAction = Literal[
+    "kill-worker",
+    "stop-worker",
+    "start-worker",
+    "freeze-worker",
+    "thaw-worker",
+    "api-outage",
+    "api-latency",
+    "api-rate-limit",
+    "restart-broker",
+    "stop-broker",
+]
+# Faults on the whole stack: the broker, and the mock Cloud API every lane shares.
+STACK_ACTIONS = frozenset(
+    {"api-outage", "api-latency", "api-rate-limit", "restart-broker", "stop-broker"}
+)
+BROKER_ACTIONS = frozenset({"restart-broker", "stop-broker"})
+WINDOW_ACTIONS = frozenset({"api-outage", "api-latency", "api-rate-limit", "stop-broker"})
 DEFAULT_GRACE_S = 10.0  # docker's stop timeout: SIGTERM, then SIGKILL 10 s later
+OPTIONAL_FAULT_FIELDS = (
+    "grace_s",
+    "duration_s",
+    "answer",
+    "latency",
+    "throughput",
+    "pair_rate",
+    "keep_data",
+)
+# What each action may carry beside at_s, action and lane.
+FAULT_FIELDS: dict[str, frozenset[str]] = {
+    "kill-worker": frozenset(),
+    "stop-worker": frozenset({"grace_s"}),
+    "start-worker": frozenset(),
+    "freeze-worker": frozenset(),
+    "thaw-worker": frozenset(),
+    "api-outage": frozenset({"duration_s", "answer"}),
+    "api-latency": frozenset({"duration_s", "latency"}),
+    "api-rate-limit": frozenset({"duration_s", "throughput", "pair_rate"}),
+    "restart-broker": frozenset({"keep_data"}),
+    "stop-broker": frozenset({"duration_s", "keep_data"}),
+}
 
 
 class Fault(_Strict):
-    """A fault the nemesis injects on one lane, `at_s` after the lane's requests were answered.
+    """A fault the nemesis injects, `at_s` after the requests were answered.
 
-    Counted from the answers, when every part of the lane is queued, a fault strikes at
-    the same point of its schedule at any time scale, however long the queuing took.
+    Counted from the answers, when every part is queued, a fault strikes at the same
+    point of its schedule at any time scale, however long the queuing took. A lane's
+    fault counts from that lane's answers; a fault on the whole stack (the broker, the
+    mock API) from the answers to every lane's requests.
 
-    - `kill-worker`: SIGKILL the lane's oldest running worker and its pool processes, as
-      the OOM killer does; the messages it holds stay unacked in the broker.
+    On a lane's oldest running worker:
+
+    - `kill-worker`: SIGKILL it and its pool processes, as the OOM killer does; the
+      messages it holds stay unacked in the broker.
     - `stop-worker`: SIGTERM it (Celery's warm shutdown), then SIGKILL after `grace_s`,
       as `docker stop` and Kubernetes do.
     - `start-worker`: start one more worker for the lane: a supervisor's restart, or the
       new worker of a rolling deploy. The fault is done once the worker is ready.
+    - `freeze-worker` / `thaw-worker`: SIGSTOP it and its pool processes (a stalled VM, a
+      long GC pause, `docker pause`), and SIGCONT the workers frozen before.
 
-    A lane's faults run in order: each waits for the one before it to be done. A fault
-    with no `lane` strikes every lane.
+    On the whole stack, for a window of `duration_s` (then switched back):
+
+    - `api-outage`: every send gets `answer` (default: HTTP 503, code 131016; or
+      `{ action = "reset" }`, `{ action = "hang" }`).
+    - `api-latency`: every answer takes `latency` (a latency model, as `[api.latency]`).
+    - `api-rate-limit`: Meta's `throughput` and / or `pair_rate` limits, as `[api]`.
+    - `stop-broker`: the broker is stopped, and started again on its port after the
+      window, with its data (`keep_data`, the default: saved to a dump file first) or
+      empty. `restart-broker` is the same with no window.
+
+    A lane's faults run in order, as do the stack's: each waits for the one before it
+    to be done (a window is done when it closes). A lane fault with no `lane` strikes
+    every lane.
     """
 
     at_s: Seconds
@@ -297,16 +360,45 @@ class Fault(_Strict):
     grace_s: Annotated[float, Field(ge=0)] | None = Field(
         default=None, description=f"stop-worker only; default {DEFAULT_GRACE_S:g} s."
     )
+    duration_s: Annotated[float, Field(gt=0, le=24 * 3600)] | None = Field(
+        default=None, description="How long a window lasts (api-*, stop-broker)."
+    )
+    answer: FaultAnswer | None = Field(default=None, description="api-outage: the answer.")
+    latency: LatencyModel | None = Field(default=None, description="api-latency: the model.")
+    throughput: Throughput | None = Field(default=None, description="api-rate-limit.")
+    pair_rate: PairRate | None = Field(default=None, description="api-rate-limit.")
+    keep_data: bool | None = Field(
+        default=None, description="Broker faults: restart with the data (default) or empty."
+    )
 
     @model_validator(mode="after")
-    def _grace_for_stop_only(self) -> Fault:
-        if self.grace_s is not None and self.action != "stop-worker":
-            raise ValueError(f"grace_s applies to stop-worker only, not to {self.action}")
+    def _fields_of_the_action(self) -> Fault:
+        allowed = FAULT_FIELDS[self.action]
+        given = {name for name in OPTIONAL_FAULT_FIELDS if getattr(self, name) is not None}
+        for name in sorted(given - allowed):
+            takers = [action for action, fields in FAULT_FIELDS.items() if name in fields]
+            raise ValueError(f"{name} applies to {' and '.join(takers)} only, not to {self.action}")
+        if self.action in STACK_ACTIONS and self.lane is not None:
+            what = "the broker" if self.action in BROKER_ACTIONS else "the mock API"
+            raise ValueError(
+                f"{self.action} strikes the whole stack ({what}, shared by every lane), "
+                f"not a lane; remove lane = {self.lane!r}"
+            )
+        if self.action in WINDOW_ACTIONS and self.duration_s is None:
+            raise ValueError(f"{self.action} is a window: give duration_s (seconds)")
+        if self.action == "api-latency" and self.latency is None:
+            raise ValueError('api-latency needs latency, e.g. { model = "fixed", value_s = 3 }')
+        if self.action == "api-rate-limit" and self.throughput is None and self.pair_rate is None:
+            raise ValueError("api-rate-limit needs throughput, pair_rate or both")
         return self
 
     @property
     def grace(self) -> float:
         return DEFAULT_GRACE_S if self.grace_s is None else self.grace_s
+
+    @property
+    def on_stack(self) -> bool:
+        return self.action in STACK_ACTIONS
 
 
 class Thresholds(_Strict):
@@ -425,6 +517,12 @@ class Scenario(_Strict):
                 )
             if fault.lane is not None and fault.lane not in names:
                 raise ValueError(f"faults.{i}.lane: {fault.lane!r} is not a lane; lanes: {names}")
+            if fault.action.startswith("api-") and self.api.get("failures", {}).get("outages"):
+                raise ValueError(
+                    f"faults.{i}.action: {fault.action} cannot be combined with "
+                    "api.failures.outages: the mock times its outage windows from the last "
+                    "change of its behaviours, which the fault makes; use api-outage faults"
+                )
         return self
 
     @property
@@ -443,7 +541,7 @@ class Scenario(_Strict):
 
     def faults_of(self, lane: str) -> list[Fault]:
         """The faults that strike `lane`, in time order (the file's order at equal times)."""
-        mine = [f for f in self.faults if f.lane is None or f.lane == lane]
+        mine = [f for f in self.faults if not f.on_stack and f.lane in (None, lane)]
         return sorted(mine, key=lambda fault: fault.at_s)
 
     def with_load_options(
@@ -472,6 +570,11 @@ class Scenario(_Strict):
             return self.model_copy(update={"load": Load.model_validate(load)})
         except ValidationError as exc:
             raise ScenarioError(describe_validation_error(exc, "command line: load")) from None
+
+    @property
+    def stack_faults(self) -> list[Fault]:
+        """The faults on the whole stack (broker, mock API), in time order."""
+        return sorted((f for f in self.faults if f.on_stack), key=lambda fault: fault.at_s)
 
     def lane(self, name: str) -> LaneScenario:
         return next(lane for lane in self.lanes if lane.name == name)
@@ -562,9 +665,11 @@ class Scenario(_Strict):
 
 
 def _scaled_fault(fault: Fault, x: float) -> Fault:
-    """Its time; never a stop's grace, which races the worker's warm shutdown, and that
-    takes as long (seconds for prefork and gevent) at any time scale."""
-    return fault.model_copy(update={"at_s": fault.at_s * x})
+    """Its times, windows and the behaviours it switches on, as `[api]`'s are scaled;
+    never a stop's grace, which races the worker's warm shutdown, and that takes as long
+    (seconds for prefork and gevent) at any time scale."""
+    scaled = _scaled_behaviours(fault.model_dump(mode="json", exclude_none=True), x)
+    return Fault.model_validate(scaled | {"grace_s": fault.grace_s})
 
 
 def _least_scale(written: float, floor: float) -> Decimal:

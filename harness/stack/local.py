@@ -140,6 +140,7 @@ class LocalStack:
         self._worker_starts: dict[str, int] = {}  # per lane, the initial worker included
         self._values: dict[str, dict[str, str]] = {}  # external lanes' placeholders
         self._task_events: dict[str, TaskEvents] = {}
+        self._broker_starts = 1
         self._lock = threading.Lock()
         self._started = False
         self._stopping = False
@@ -347,6 +348,31 @@ class LocalStack:
         worker = self._start_worker(lane.spec, lane.env, log_name)
         lane.workers.append(worker)
         return worker
+
+    def stop_broker(self, keep_data: bool) -> int:
+        """Stop the embedded broker (saved first with `keep_data`, else emptied); its PID."""
+        if self.broker is None or self.broker.process is None:
+            raise brokers.BrokerError("the broker is external: only an embedded one is restarted")
+        pid = self.broker.process.pid
+        brokers.shut_down(self.broker, keep_data)
+        return pid
+
+    def start_broker(self) -> int:
+        """Start the embedded broker again on its port, with what `stop_broker` kept; its PID."""
+        assert self.broker is not None
+        with self._lock:
+            if self._stopping:
+                raise StackStopped("not starting the broker: the stack is stopping")
+            self._broker_starts += 1
+            name = f"broker.{self._broker_starts}"
+        brokers.start_again(
+            self.broker,
+            self.run_dir / f"{name}.log",
+            timeout_s=self.spec.start_timeout_s,
+            on_start=lambda process: self._own(name, process),
+        )
+        assert self.broker.process is not None
+        return self.broker.process.pid
 
     def _spawn(
         self,

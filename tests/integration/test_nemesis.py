@@ -20,6 +20,8 @@ from harness.processes import ServerProcess, start_server
 from harness.scenario import Scenario, parse_scenario
 from harness.waiting import wait_for
 
+from .mockapi import MockAPI
+
 pytestmark = pytest.mark.integration
 
 READY = re.compile(r"worker ready")
@@ -135,3 +137,90 @@ def test_a_cancelled_nemesis_injects_nothing_more(stack: FakeStack) -> None:
     assert nemesis.done()
     assert nemesis.injected() == []
     assert stack.lanes["a"].workers[0].alive()
+
+
+def process_state(pid: int) -> str:
+    """`T` stopped, `S` sleeping, ... as the kernel says (/proc/PID/stat, third field)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_frozen_worker_is_stopped_until_thawed_and_a_cancel_thaws_it(stack: FakeStack) -> None:
+    faults = '[[faults]]\nat_s = 0.0\naction = "freeze-worker"\nlane = "a"\n'
+    faults += '[[faults]]\nat_s = 0.5\naction = "thaw-worker"\nlane = "a"\n'
+    faults += '[[faults]]\nat_s = 0.5\naction = "freeze-worker"\nlane = "a"\n'
+    nemesis = Nemesis(stack, scenario(faults))  # type: ignore[arg-type]
+    worker = stack.lanes["a"].workers[0]
+
+    nemesis.start_lane("a")
+    wait_for(lambda: len(nemesis.injected()) >= 1, timeout_s=10, interval_s=0.02, what="freeze")
+    # A signal is delivered asynchronously: the kernel says "stopped" a moment later.
+    wait_for(lambda: process_state(worker.pid) == "T", timeout_s=5, interval_s=0.01, what="T")
+    wait_for(nemesis.done, timeout_s=10, interval_s=0.05, what="the faults")
+    freeze, thaw, again = nemesis.injected()
+    assert (freeze["pid"], thaw["pids"], again["pid"]) == (worker.pid, [worker.pid], worker.pid)
+    assert thaw["begun_at"] >= thaw["scheduled_at"] >= freeze["done_at"]
+    wait_for(lambda: process_state(worker.pid) == "T", timeout_s=5, interval_s=0.01, what="T")
+
+    nemesis.cancel()  # the run stops: a frozen worker would never stop warm
+
+    wait_for(lambda: process_state(worker.pid) != "T", timeout_s=5, interval_s=0.01, what="thaw")
+    assert worker.alive()
+
+
+def test_thawing_a_lane_with_nothing_frozen_is_an_error(stack: FakeStack) -> None:
+    faults = '[[faults]]\nat_s = 0.0\naction = "thaw-worker"\nlane = "a"\n'
+    nemesis = Nemesis(stack, scenario(faults))  # type: ignore[arg-type]
+
+    nemesis.start_lane("a")
+    wait_for(nemesis.done, timeout_s=10, interval_s=0.05, what="the faults")
+
+    (thaw,) = nemesis.injected()
+    assert thaw["error"] == "RuntimeError: lane 'a' has no frozen worker to thaw"
+
+
+@dataclass
+class MockStack:
+    """What the nemesis uses of a stack for API faults: the mock's URL."""
+
+    mock_url: str
+    lanes: dict[str, FakeLane] = field(default_factory=dict)
+
+
+@pytest.mark.parametrize(
+    ("fault", "switched"),
+    [
+        ('action = "api-outage"\nanswer = { action = "reset" }', "failures"),
+        ('action = "api-latency"\nlatency = { model = "fixed", value_s = 2.5 }', "latency"),
+        ('action = "api-rate-limit"\nthroughput = { messages_per_second = 0.5 }', "throughput"),
+    ],
+)
+def test_an_api_window_is_switched_on_then_back(mock: MockAPI, fault: str, switched: str) -> None:
+    before = mock.get_behaviours()
+    window_s = 1.0
+    faults = f"[[faults]]\nat_s = 0.0\nduration_s = {window_s}\n{fault}\n"
+    nemesis = Nemesis(MockStack(mock.url), scenario(faults))  # type: ignore[arg-type]
+
+    nemesis.start_stack()
+    wait_for(
+        lambda: mock.get_behaviours()[switched] != before[switched],
+        timeout_s=5,
+        interval_s=0.02,
+        what=f"{switched} switched on",
+    )
+    during = mock.get_behaviours()
+    wait_for(nemesis.done, timeout_s=10, interval_s=0.05, what="the window to close")
+
+    (entry,) = nemesis.injected()
+    assert entry["lane"] is None
+    assert "error" not in entry, entry
+    assert entry["done_at"] - entry["begun_at"] >= window_s
+    assert mock.get_behaviours() == before, "switched back"
+    if switched == "failures":
+        (outage,) = during["failures"]["outages"]
+        assert outage["answer"]["action"] == "reset"
+        assert outage["duration_s"] == window_s
+    elif switched == "latency":
+        assert during["latency"]["default"] == {"model": "fixed", "value_s": 2.5}
+    else:
+        assert during["throughput"]["messages_per_second"] == 0.5

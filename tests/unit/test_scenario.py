@@ -486,9 +486,29 @@ SOLO = 'name = "solo"\npool = "solo"\n'
             id="grace-on-a-kill",
         ),
         pytest.param(
-            VALID + '\n[[faults]]\nat_s = 3.0\naction = "restart-broker"\n',
-            ["faults.0.action: ", "'kill-worker', 'stop-worker' or 'start-worker'"],
+            VALID + '\n[[faults]]\nat_s = 3.0\naction = "reboot-host"\n',
+            ["faults.0.action: ", "'kill-worker', 'stop-worker', 'start-worker'", "'stop-broker'"],
             id="unknown-fault",
+        ),
+        pytest.param(
+            VALID + '\n[[faults]]\nat_s = 3.0\naction = "restart-broker"\nlane = "solo"\n',
+            ["faults.0: ", "restart-broker strikes the whole stack (the broker", "remove lane"],
+            id="broker-fault-on-a-lane",
+        ),
+        pytest.param(
+            VALID + '\n[[faults]]\nat_s = 3.0\naction = "api-outage"\n',
+            ["faults.0: ", "api-outage is a window: give duration_s"],
+            id="window-without-duration",
+        ),
+        pytest.param(
+            VALID + '\n[[faults]]\nat_s = 3.0\naction = "api-latency"\nduration_s = 2\n',
+            ["faults.0: ", "api-latency needs latency"],
+            id="latency-without-model",
+        ),
+        pytest.param(
+            VALID + '\n[[faults]]\nat_s = 3.0\naction = "freeze-worker"\nduration_s = 2\n',
+            ["faults.0: ", "duration_s applies to api-outage and api-latency", "not to freeze"],
+            id="duration-on-a-freeze",
         ),
         pytest.param(
             edited("on_time_s = 2.0", "early_s = 0.1"),
@@ -644,3 +664,42 @@ def test_the_readme_example_is_a_valid_scenario() -> None:
 
     assert scenario.lanes[0].because == ["late"]
     assert scenario.scaled(0.25).flow.spacing_s == scenario.flow.spacing_s * 0.25
+
+
+def test_a_fault_window_scales_with_the_behaviours_it_switches_on() -> None:
+    """Times, windows and the mock's seconds scale; a rate is divided; a stop's grace never."""
+    faults = """
+[[faults]]
+at_s = 2.0
+action = "api-latency"
+duration_s = 4.0
+latency = { model = "fixed", value_s = 3.0 }
+
+[[faults]]
+at_s = 2.0
+action = "api-rate-limit"
+duration_s = 4.0
+throughput = { messages_per_second = 1.0 }
+pair_rate = { period_s = 6.0, burst = 2 }
+
+[[faults]]
+at_s = 3.0
+action = "stop-worker"
+lane = "solo"
+grace_s = 10.0
+"""
+    scenario = parse_scenario(VALID + faults, "faults.toml").scaled(0.5)
+
+    latency, rate, stop = scenario.faults
+    assert (latency.at_s, latency.duration_s) == (1.0, 2.0)
+    assert latency.model_dump()["latency"]["value_s"] == 1.5
+    assert rate.model_dump()["throughput"]["messages_per_second"] == 2.0
+    assert rate.model_dump()["pair_rate"] | {"enabled": True} == {
+        "enabled": True,
+        "period_s": 3.0,
+        "burst": 2,
+        "http_status": 400,
+    }
+    assert (stop.at_s, stop.grace_s) == (1.5, 10.0)
+    assert [f.action for f in scenario.stack_faults] == ["api-latency", "api-rate-limit"]
+    assert [f.action for f in scenario.faults_of("solo")] == ["stop-worker"]
