@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Any
 
+import redis
+
 from mock_meta_api.config import ErrorAnswer, Outage
 
 from .mock_admin import MockAdmin
@@ -24,6 +26,7 @@ from .stack.backend import Lane, Stack, Worker
 
 # Meta's answer while its API is down: HTTP 503, code 131016 ("service unavailable").
 OUTAGE_ANSWER = ErrorAnswer(code=131016, http_status=503)
+TRIGGER_POLL_S = 0.05  # how often a trigger looks at the lane's store
 
 
 def signal_worker(worker: Worker, signum: signal.Signals) -> None:
@@ -51,6 +54,8 @@ class Nemesis:
         self._stack = stack
         self._by_lane = {lane.name: scenario.faults_of(lane.name) for lane in scenario.lanes}
         self._on_stack = scenario.stack_faults
+        # A trigger that has not fired by the time the run ends never will.
+        self._last_s = scenario.flow.schedule_s + scenario.tolerances.missing_after_s
         self._frozen: dict[str, list[Worker]] = {}
         self._cancelled = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -105,13 +110,22 @@ class Nemesis:
     def _run_lane(self, name: str | None, faults: list[Fault], since: float) -> None:
         """One lane's faults in order (`name` None: the stack's)."""
         for fault in faults:
-            if self._cancelled.wait(max(0.0, since + fault.at_s - time.time())):
-                return
-            entry: dict[str, Any] = (
-                {"grace_s": fault.grace_s}
-                | fault.model_dump(mode="json", exclude_none=True)
-                | {"lane": name, "scheduled_at": since + fault.at_s, "begun_at": time.time()}
+            entry: dict[str, Any] = {"grace_s": fault.grace_s} | fault.model_dump(
+                mode="json", exclude_none=True
             )
+            entry["lane"] = name
+            if fault.at_s is not None:
+                if self._cancelled.wait(max(0.0, since + fault.at_s - time.time())):
+                    return
+                entry["scheduled_at"] = since + fault.at_s
+            else:
+                assert name is not None  # the scenario times the stack's faults by at_s only
+                fired, missed = self._wait_for_trigger(self._stack.lanes[name], fault, since)
+                if fired is None:  # the run is over and the trigger never came
+                    self._keep(entry | {"begun_at": time.time(), "error": missed})
+                    return  # the faults after it wait for it: none of them happens
+                entry["scheduled_at"] = fired
+            entry["begun_at"] = time.time()
             try:
                 if name is None:
                     entry |= self._inject_stack(fault)
@@ -123,9 +137,50 @@ class Nemesis:
                 else:  # one line: a worker that did not start carries its whole output
                     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     entry["error"] = f"{type(exc).__name__}: {first_line}"
-            entry["done_at"] = time.time()
-            with self._lock:
-                self._record.append(entry)
+            self._keep(entry)
+
+    def _keep(self, entry: dict[str, Any]) -> None:
+        entry["done_at"] = time.time()
+        with self._lock:
+            self._record.append(entry)
+
+    def _wait_for_trigger(
+        self, lane: Lane, fault: Fault, since: float
+    ) -> tuple[float | None, str | None]:
+        """(when the trigger fired, None), or (None, why it never did) once the run is
+        over (its last moment passed, or it stopped first). Polls the lane's store."""
+        deadline = since + self._last_s
+        target = 1 if fault.after_sent is not None else fault.after_received or 0
+        seen = 0
+        while time.time() < deadline:
+            with contextlib.suppress(redis.RedisError):  # the broker down (a fault): again
+                seen = self._progress(lane, fault)
+                if seen >= target:
+                    return time.time(), None
+            if self._cancelled.wait(TRIGGER_POLL_S):
+                break
+        if fault.after_sent is not None:
+            return (
+                None,
+                f"{fault.trigger} never fired: the API never accepted part {fault.after_sent}",
+            )
+        return None, f"{fault.trigger} never fired: the lane's workers received {seen} parts"
+
+    @staticmethod
+    def _progress(lane: Lane, fault: Fault) -> int:
+        """Parts the lane's workers received; or, for after_sent, 1 once part K was sent."""
+        if fault.after_sent is not None:
+            sent = any(
+                part.seq == fault.after_sent and part.state == "sent"
+                for part in lane.store.outbox()
+            )
+            return int(sent)
+        received = {
+            event.get("message_id")
+            for event in lane.store.events()
+            if event.get("event") == "received"
+        }
+        return len(received - {None})
 
     def _inject(self, lane: Lane, fault: Fault) -> dict[str, Any]:
         if fault.action == "start-worker":

@@ -296,6 +296,7 @@ STACK_ACTIONS = frozenset(
 BROKER_ACTIONS = frozenset({"restart-broker", "stop-broker"})
 WINDOW_ACTIONS = frozenset({"api-outage", "api-latency", "api-rate-limit", "stop-broker"})
 DEFAULT_GRACE_S = 10.0  # docker's stop timeout: SIGTERM, then SIGKILL 10 s later
+TRIGGERS = ("at_s", "after_received", "after_sent")
 OPTIONAL_FAULT_FIELDS = (
     "grace_s",
     "duration_s",
@@ -354,7 +355,15 @@ class Fault(_Strict):
     every lane.
     """
 
-    at_s: Seconds
+    at_s: Seconds | None = Field(
+        default=None, description="Seconds after the requests were answered; or a trigger."
+    )
+    after_received: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        default=None, description="Fire once the lane's workers have received this many parts."
+    )
+    after_sent: Annotated[int, Field(ge=0, le=100_000)] | None = Field(
+        default=None, description="Fire once the API has accepted part (seq) this."
+    )
     action: FaultAction
     lane: str | None = Field(default=None, description="The lane; omitted: every lane.")
     grace_s: Annotated[float, Field(ge=0)] | None = Field(
@@ -373,6 +382,15 @@ class Fault(_Strict):
 
     @model_validator(mode="after")
     def _fields_of_the_action(self) -> Fault:
+        when = [name for name in TRIGGERS if getattr(self, name) is not None]
+        if len(when) != 1:
+            given = f"got {' and '.join(when)}" if when else "got none"
+            raise ValueError(f"a fault needs exactly one of {', '.join(TRIGGERS)} ({given})")
+        if self.action in STACK_ACTIONS and self.at_s is None:
+            raise ValueError(
+                f"{self.action} strikes the whole stack: time it with at_s ({when[0]} counts "
+                "one lane's parts)"
+            )
         allowed = FAULT_FIELDS[self.action]
         given = {name for name in OPTIONAL_FAULT_FIELDS if getattr(self, name) is not None}
         for name in sorted(given - allowed):
@@ -395,6 +413,17 @@ class Fault(_Strict):
     @property
     def grace(self) -> float:
         return DEFAULT_GRACE_S if self.grace_s is None else self.grace_s
+
+    @property
+    def order_s(self) -> float:
+        """Where it sorts among its lane's faults: at_s, or 0 for a fault on a trigger."""
+        return 0.0 if self.at_s is None else self.at_s
+
+    @property
+    def trigger(self) -> str:
+        """`at_s = 1.5`, `after_received = 22`, `after_sent = 3`."""
+        name = next(name for name in TRIGGERS if getattr(self, name) is not None)
+        return f"{name} = {getattr(self, name):g}"
 
     @property
     def on_stack(self) -> bool:
@@ -510,7 +539,7 @@ class Scenario(_Strict):
         if self.load is not None:  # faults count from the load's start
             last_s += self.load.run_time_s
         for i, fault in enumerate(self.faults):
-            if fault.at_s > last_s:
+            if fault.at_s is not None and fault.at_s > last_s:
                 raise ValueError(
                     f"faults.{i}.at_s: {fault.at_s:g} s comes after the run ends ({last_s:g} s: "
                     "the schedule plus missing_after_s); it would never fire"
@@ -542,7 +571,7 @@ class Scenario(_Strict):
     def faults_of(self, lane: str) -> list[Fault]:
         """The faults that strike `lane`, in time order (the file's order at equal times)."""
         mine = [f for f in self.faults if not f.on_stack and f.lane in (None, lane)]
-        return sorted(mine, key=lambda fault: fault.at_s)
+        return sorted(mine, key=lambda fault: fault.order_s)
 
     def with_load_options(
         self,
@@ -574,7 +603,7 @@ class Scenario(_Strict):
     @property
     def stack_faults(self) -> list[Fault]:
         """The faults on the whole stack (broker, mock API), in time order."""
-        return sorted((f for f in self.faults if f.on_stack), key=lambda fault: fault.at_s)
+        return sorted((f for f in self.faults if f.on_stack), key=lambda fault: fault.order_s)
 
     def lane(self, name: str) -> LaneScenario:
         return next(lane for lane in self.lanes if lane.name == name)

@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 
 from harness.nemesis import Nemesis
 from harness.processes import ServerProcess, start_server
 from harness.scenario import Scenario, parse_scenario
-from harness.waiting import wait_for
+from harness.waiting import DeadlineExceeded, wait_for
 
 from .mockapi import MockAPI
 
@@ -224,3 +225,66 @@ def test_an_api_window_is_switched_on_then_back(mock: MockAPI, fault: str, switc
         assert during["latency"]["default"] == {"model": "fixed", "value_s": 2.5}
     else:
         assert during["throughput"]["messages_per_second"] == 0.5
+
+
+class FakeStore:
+    """The lane's store as the nemesis reads it: worker events and the outbox."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.sent: list[int] = []
+
+    def events(self) -> list[dict[str, object]]:
+        return [{"event": "received", "message_id": m} for m in self.received]
+
+    def outbox(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(seq=seq, state="sent") for seq in self.sent]
+
+
+def test_a_fault_on_a_trigger_fires_when_the_lane_gets_there(stack: FakeStack) -> None:
+    """after_received counts distinct parts received; after_sent waits for part K sent."""
+    store = FakeStore()
+    stack.lanes["a"].store = store  # type: ignore[attr-defined]
+    faults = '[[faults]]\nafter_received = 3\naction = "freeze-worker"\nlane = "a"\n'
+    faults += '[[faults]]\nafter_sent = 2\naction = "thaw-worker"\nlane = "a"\n'
+    nemesis = Nemesis(stack, scenario(faults))  # type: ignore[arg-type]
+    nemesis.start_lane("a")
+
+    store.received = ["x-000", "x-001", "x-001"]  # two parts, one received twice
+    assert not wait_until(lambda: bool(nemesis.injected()), 0.3)
+    store.received.append("x-002")
+    wait_for(lambda: len(nemesis.injected()) == 1, timeout_s=5, interval_s=0.02, what="freeze")
+    store.sent = [0, 1]
+    assert not wait_until(lambda: len(nemesis.injected()) == 2, 0.3)
+    store.sent.append(2)
+    wait_for(nemesis.done, timeout_s=5, interval_s=0.02, what="thaw")
+
+    freeze, thaw = nemesis.injected()
+    assert (freeze["action"], freeze["after_received"]) == ("freeze-worker", 3)
+    assert (thaw["action"], thaw["after_sent"]) == ("thaw-worker", 2)
+    assert "error" not in freeze
+    assert "error" not in thaw
+
+
+def test_a_trigger_that_never_fires_is_an_error_when_the_run_ends(stack: FakeStack) -> None:
+    stack.lanes["a"].store = FakeStore()  # type: ignore[attr-defined]
+    faults = '[[faults]]\nafter_received = 5\naction = "kill-worker"\nlane = "a"\n'
+    faults += '[[faults]]\nat_s = 1\naction = "start-worker"\nlane = "a"\n'
+    nemesis = Nemesis(stack, scenario(faults))  # type: ignore[arg-type]
+    nemesis.start_lane("a")
+
+    nemesis.cancel()
+    nemesis.join(timeout_s=5)
+
+    (missed,) = nemesis.injected()  # the start-worker after it never happens either
+    assert missed["error"] == "after_received = 5 never fired: the lane's workers received 0 parts"
+    assert stack.lanes["a"].workers[0].alive()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """True as soon as `condition` holds; False if it did not within `timeout_s`."""
+    try:
+        wait_for(condition, timeout_s=timeout_s, interval_s=0.02, what="a condition")
+    except DeadlineExceeded:
+        return False
+    return True

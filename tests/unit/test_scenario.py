@@ -703,3 +703,35 @@ grace_s = 10.0
     assert (stop.at_s, stop.grace_s) == (1.5, 10.0)
     assert [f.action for f in scenario.stack_faults] == ["api-latency", "api-rate-limit"]
     assert [f.action for f in scenario.faults_of("solo")] == ["stop-worker"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ('action = "kill-worker"', "exactly one of at_s, after_received, after_sent (got none)"),
+        (
+            'at_s = 1\nafter_received = 3\naction = "kill-worker"',
+            "exactly one of at_s, after_received, after_sent (got at_s and after_received)",
+        ),
+        ('after_received = 0\naction = "kill-worker"', "after_received: Input should be greater"),
+        ('after_sent = 3\naction = "restart-broker"', "restart-broker strikes the whole stack"),
+    ],
+)
+def test_a_fault_is_timed_by_exactly_one_trigger(tmp_path: Path, fault: str, expected: str) -> None:
+    path = tmp_path / "triggers.toml"
+    path.write_text(VALID + f"\n[[faults]]\n{fault}\n", encoding="utf-8")
+
+    with pytest.raises(ScenarioError) as raised:
+        load_scenario(str(path))
+
+    assert expected in str(raised.value)
+
+
+def test_a_triggered_fault_is_not_scaled_and_sorts_first() -> None:
+    faults = '\n[[faults]]\nat_s = 4\naction = "start-worker"\n'
+    faults += '\n[[faults]]\nafter_received = 22\naction = "kill-worker"\n'
+    scenario = parse_scenario(VALID + faults, "triggers.toml").scaled(0.5)
+
+    kill, start = scenario.faults_of("solo")
+    assert (kill.action, kill.after_received, kill.at_s) == ("kill-worker", 22, None)
+    assert (start.action, start.at_s) == ("start-worker", 2.0)
