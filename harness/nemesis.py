@@ -21,11 +21,17 @@ import redis
 from mock_meta_api.config import ErrorAnswer, Outage
 
 from .mock_admin import MockAdmin
-from .scenario import Fault, Scenario
+from .proxy import Mode
+from .scenario import NET_ACTIONS, Fault, Scenario
 from .stack.backend import Lane, Stack, Worker
 
 # Meta's answer while its API is down: HTTP 503, code 131016 ("service unavailable").
 OUTAGE_ANSWER = ErrorAnswer(code=131016, http_status=503)
+NET_MODES: dict[str, Mode] = {
+    "net-delay": "delay",
+    "net-reset": "reset",
+    "net-blackhole": "blackhole",
+}
 TRIGGER_POLL_S = 0.05  # how often a trigger looks at the lane's store
 
 
@@ -183,6 +189,8 @@ class Nemesis:
         return len(received - {None})
 
     def _inject(self, lane: Lane, fault: Fault) -> dict[str, Any]:
+        if fault.action in NET_ACTIONS:
+            return self._net_window(lane, fault)
         if fault.action == "start-worker":
             return {"pid": self._stack.start_worker(lane.name).pid}
         if fault.action == "thaw-worker":
@@ -213,6 +221,21 @@ class Nemesis:
             if worker.alive() and worker.pid not in frozen:
                 return worker
         raise RuntimeError(f"lane {lane.name!r} has no running worker that is not frozen")
+
+    def _net_window(self, lane: Lane, fault: Fault) -> dict[str, Any]:
+        """Delay, cut or black-hole the lane's proxy to its broker or API for the window."""
+        assert fault.target is not None
+        assert fault.duration_s is not None
+        proxy = getattr(lane, "proxies", {}).get(fault.target)  # the local stack's lanes
+        if proxy is None:
+            raise RuntimeError(f"lane {lane.name!r} has no proxy to the {fault.target}")
+        mode = NET_MODES[fault.action]
+        proxy.switch(mode, fault.delay_s or 0.0)
+        try:
+            self._cancelled.wait(fault.duration_s)
+        finally:
+            proxy.switch(None)
+        return {"connections": proxy.connections}
 
     def _inject_stack(self, fault: Fault) -> dict[str, Any]:
         if fault.action in ("restart-broker", "stop-broker"):

@@ -76,6 +76,7 @@ def stack_spec(scenario: Scenario, broker_url: str | None = None) -> StackSpec:
         bot_env=scenario.env,
         mock_behaviours=scenario.api,
         rabbitmq=scenario.rabbitmq,
+        proxied=scenario.proxied,
     )
 
 

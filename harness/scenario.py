@@ -288,13 +288,20 @@ FaultAction = Literal[
     "api-rate-limit",
     "restart-broker",
     "stop-broker",
+    "net-delay",
+    "net-reset",
+    "net-blackhole",
 ]
 # Faults on the whole stack: the broker, and the mock Cloud API every lane shares.
 STACK_ACTIONS = frozenset(
     {"api-outage", "api-latency", "api-rate-limit", "restart-broker", "stop-broker"}
 )
 BROKER_ACTIONS = frozenset({"restart-broker", "stop-broker"})
-WINDOW_ACTIONS = frozenset({"api-outage", "api-latency", "api-rate-limit", "stop-broker"})
+NET_ACTIONS = frozenset({"net-delay", "net-reset", "net-blackhole"})
+WINDOW_ACTIONS = frozenset({"api-outage", "api-latency", "api-rate-limit", "stop-broker"}) | (
+    NET_ACTIONS
+)
+NetTarget = Literal["broker", "api"]
 DEFAULT_GRACE_S = 10.0  # docker's stop timeout: SIGTERM, then SIGKILL 10 s later
 TRIGGERS = ("at_s", "after_received", "after_sent")
 OPTIONAL_FAULT_FIELDS = (
@@ -305,6 +312,8 @@ OPTIONAL_FAULT_FIELDS = (
     "throughput",
     "pair_rate",
     "keep_data",
+    "target",
+    "delay_s",
 )
 # What each action may carry beside at_s, action and lane.
 FAULT_FIELDS: dict[str, frozenset[str]] = {
@@ -318,6 +327,9 @@ FAULT_FIELDS: dict[str, frozenset[str]] = {
     "api-rate-limit": frozenset({"duration_s", "throughput", "pair_rate"}),
     "restart-broker": frozenset({"keep_data"}),
     "stop-broker": frozenset({"duration_s", "keep_data"}),
+    "net-delay": frozenset({"duration_s", "target", "delay_s"}),
+    "net-reset": frozenset({"duration_s", "target"}),
+    "net-blackhole": frozenset({"duration_s", "target"}),
 }
 
 
@@ -350,6 +362,15 @@ class Fault(_Strict):
       window, with its data (`keep_data`, the default: saved to a dump file first) or
       empty. `restart-broker` is the same with no window.
 
+    Between a lane's workers and its broker (`target = "broker"`: Celery's connection; the
+    bot's own store stays direct, so the evidence is kept) or the API (`target = "api"`),
+    through a loopback TCP proxy the harness puts there when a scenario asks for it, for
+    a window of `duration_s`:
+
+    - `net-delay`: every chunk of data waits `delay_s` more, both ways;
+    - `net-reset`: open connections are cut (TCP reset), and new ones until it closes;
+    - `net-blackhole`: nothing passes; when it closes, the connections held are reset.
+
     A lane's faults run in order, as do the stack's: each waits for the one before it
     to be done (a window is done when it closes). A lane fault with no `lane` strikes
     every lane.
@@ -379,6 +400,10 @@ class Fault(_Strict):
     keep_data: bool | None = Field(
         default=None, description="Broker faults: restart with the data (default) or empty."
     )
+    target: NetTarget | None = Field(default=None, description="net-*: broker or api.")
+    delay_s: Annotated[float, Field(gt=0, le=3600)] | None = Field(
+        default=None, description="net-delay: added to every chunk of data, both ways."
+    )
 
     @model_validator(mode="after")
     def _fields_of_the_action(self) -> Fault:
@@ -404,6 +429,10 @@ class Fault(_Strict):
             )
         if self.action in WINDOW_ACTIONS and self.duration_s is None:
             raise ValueError(f"{self.action} is a window: give duration_s (seconds)")
+        if self.action in NET_ACTIONS and self.target is None:
+            raise ValueError(f'{self.action} needs target = "broker" or "api"')
+        if self.action == "net-delay" and self.delay_s is None:
+            raise ValueError("net-delay needs delay_s (seconds added to every chunk)")
         if self.action == "api-latency" and self.latency is None:
             raise ValueError('api-latency needs latency, e.g. { model = "fixed", value_s = 3 }')
         if self.action == "api-rate-limit" and self.throughput is None and self.pair_rate is None:
@@ -599,6 +628,11 @@ class Scenario(_Strict):
             return self.model_copy(update={"load": Load.model_validate(load)})
         except ValidationError as exc:
             raise ScenarioError(describe_validation_error(exc, "command line: load")) from None
+
+    @property
+    def proxied(self) -> frozenset[str]:
+        """What the lanes reach through the harness's proxy: "broker", "api" (net faults)."""
+        return frozenset(f.target for f in self.faults if f.target is not None)
 
     @property
     def stack_faults(self) -> list[Fault]:

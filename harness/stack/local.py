@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
@@ -33,6 +34,7 @@ from ..bot.settings import BotSettings
 from ..bot.store import Store
 from ..mock_admin import MockAdmin
 from ..processes import ServerProcess, ServerStartError, start_server
+from ..proxy import Proxy
 from . import broker as brokers
 from . import rabbitmq
 from .envs import PROJECT_ROOT
@@ -77,6 +79,7 @@ class Lane:
     task_events: TaskEvents | None = None  # an external lane's Celery task events
     requests: list[tuple[str, str, float]] = field(default_factory=list)
     """(correlation id, recipient, sent at) of each request posted to the webhook."""
+    proxies: dict[str, Proxy] = field(default_factory=dict)  # "broker", "api": network faults
 
     @property
     def name(self) -> str:
@@ -141,6 +144,7 @@ class LocalStack:
         self._values: dict[str, dict[str, str]] = {}  # external lanes' placeholders
         self._task_events: dict[str, TaskEvents] = {}
         self._broker_starts = 1
+        self._proxies: list[Proxy] = []
         self._lock = threading.Lock()
         self._started = False
         self._stopping = False
@@ -203,6 +207,8 @@ class LocalStack:
         self.mock_url = f"http://127.0.0.1:{mock_port}"
         specs = list(enumerate(self.spec.lanes))
         envs = {spec.name: self._lane_env(index, spec) for index, spec in specs}
+        proxies = {name: self._start_proxies(name, env, mock_port) for name, env in envs.items()}
+        envs = {name: _through(env, proxies[name]) for name, env in envs.items()}
         settings = {name: settings_from_env(env) for name, env in envs.items()}
         for _, spec in specs:
             if spec.external is not None:
@@ -231,6 +237,7 @@ class LocalStack:
                     workers=[workers[spec.name].result()],
                     external_url=self._external_url(spec),
                     task_events=self._task_events.get(spec.name),
+                    proxies=proxies[spec.name],
                 )
         except BaseException:
             self.stop()  # also the processes still starting: Ctrl-C does not wait for them
@@ -238,6 +245,25 @@ class LocalStack:
         finally:
             pool.shutdown(wait=True)
         self._route_status_webhooks()
+
+    def _start_proxies(self, lane: str, env: dict[str, str], mock_port: int) -> dict[str, Proxy]:
+        """The lane's own proxies to its broker and to the API, as the scenario asks; each
+        is stopped with the stack."""
+        if not self.spec.proxied:
+            return {}
+        broker = urlsplit(env.get("CELERY_BROKER_URL", ""))
+        upstreams = {
+            "broker": (broker.hostname or "127.0.0.1", broker.port or 6379),
+            "api": ("127.0.0.1", mock_port),
+        }
+        started: dict[str, Proxy] = {}
+        for target in sorted(self.spec.proxied):
+            proxy = Proxy(*upstreams[target], name=f"proxy-{lane}-{target}")
+            with self._lock:
+                self._proxies.append(proxy)
+            proxy.start()
+            started[target] = proxy
+        return started
 
     def _start_web(self, spec: LaneSpec, env: dict[str, str]) -> ServerProcess | None:
         external = spec.external
@@ -508,6 +534,15 @@ class LocalStack:
             self._stop()
 
     def _stop(self) -> None:
+        try:
+            self._stop_processes()
+        finally:
+            with self._lock:
+                proxies = list(self._proxies)
+            for proxy in proxies:
+                proxy.stop()
+
+    def _stop_processes(self) -> None:
         started = self.processes()
         workers = [p for name, p in started.items() if name.startswith("worker-")]
         rest = [p for name, p in reversed(started.items()) if not name.startswith("worker-")]
@@ -537,6 +572,29 @@ class LocalStack:
 def _short(argv: list[str], limit: int = 100) -> str:
     text = shlex.join(argv)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _through(env: dict[str, str], proxies: dict[str, Proxy]) -> dict[str, str]:
+    """A lane's environment with Celery's broker connection and the API's through its
+    proxies; the bot's own store (outbox, events) stays direct, so the harness's evidence
+    survives a network fault."""
+    env = dict(env)
+    if "broker" in proxies:
+        env.setdefault("BOT_REDIS_URL", env["CELERY_BROKER_URL"])
+        env["CELERY_BROKER_URL"] = _via(env["CELERY_BROKER_URL"], proxies["broker"])
+    if "api" in proxies:
+        env["WHATSAPP_API_URL"] = _via(env["WHATSAPP_API_URL"], proxies["api"])
+    return env
+
+
+def _via(url: str, proxy: Proxy | None) -> str:
+    """`url` with its host and port replaced by the proxy's (unchanged without one)."""
+    if proxy is None:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    auth = netloc[0] + "@" if len(netloc) == 2 else ""
+    return urlunsplit(parts._replace(netloc=auth + proxy.url_host))
 
 
 @contextlib.contextmanager

@@ -153,6 +153,10 @@ class StackSpec(_Strict):
     bot_env: dict[str, str] = Field(default_factory=dict)
     mock_behaviours: dict[str, Any] = Field(default_factory=dict)
     rabbitmq: RabbitSettings = Field(default_factory=RabbitSettings)
+    proxied: frozenset[Literal["broker", "api"]] = Field(
+        default_factory=frozenset,
+        description="Lanes reach these through a proxy of their own (for network faults).",
+    )
     worker_loglevel: str = "INFO"
     start_timeout_s: Annotated[float, Field(gt=0)] = 60.0
 

@@ -1,0 +1,62 @@
+"""The broker restarted with its data: the workers lose the ETA parts they held, on
+every pool; a short visibility timeout and a new worker send them (late, or twice
+beside a gevent worker that survived)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.run import RunOutcome
+
+from .conftest import POOLS, RunScenario, assert_as_expected, each_pool, fault_of, ledger, parts
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def restarted(run_shipped: RunScenario) -> RunOutcome:
+    return run_shipped("broker-restart", 0.5)
+
+
+def test_the_broker_came_back_on_its_port_with_its_data(restarted: RunOutcome) -> None:
+    fault = fault_of(restarted, "restart-broker", None)
+    assert fault["new_pid"] != fault["pid"]
+    assert (restarted.run_dir / "dump.rdb").is_file()
+    # The bot's outbox lives in the broker: every part queued before the restart is
+    # still there after it, for every lane (the harness reads it again afterwards).
+    for pool in POOLS:
+        assert len(parts(restarted, pool)) == restarted.scenario.expected_messages
+
+
+@each_pool
+def test_the_workers_lose_the_parts_they_held(restarted: RunOutcome, pool: str) -> None:
+    fault = fault_of(restarted, "restart-broker", None)
+    book = ledger(restarted, pool)
+    assert book.lost >= 1
+    assert book.lost_at["received"] == book.lost, book.lost_at
+    for m in parts(restarted, pool):
+        if m.accepted == 0:
+            assert m.received is not None
+            assert m.received < fault["begun_at"]
+            assert m.due is not None
+            assert m.due > fault["begun_at"]
+    assert_as_expected(restarted, pool)
+
+
+@each_pool
+def test_a_new_worker_with_a_short_visibility_timeout_sends_them(
+    restarted: RunOutcome, pool: str
+) -> None:
+    lane = f"{pool}-restarted"
+    start = fault_of(restarted, "start-worker", lane)
+    book = ledger(restarted, lane)
+    assert (book.failed, book.lost) == (0, 0)
+    history = parts(restarted, lane)
+    assert all(m.accepted >= 1 for m in history)
+    if pool != "gevent":  # the old worker is gone: each part once, the ones it held late
+        assert book.duplicated == 0
+        assert book.late >= 1
+        late = [m for m in history if m.lateness_s is not None and m.lateness_s > 0]
+        assert all(m.api_received_at is not None for m in late)
+        assert max(m.api_received_at or 0 for m in late) >= start["done_at"]  # by the new one
+    assert_as_expected(restarted, lane)

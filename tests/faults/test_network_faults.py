@@ -1,0 +1,52 @@
+"""Network faults through the harness's proxy: a black hole to the API delays the sends
+caught in it (none lost); a reset of the broker connection loses the parts held."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.run import RunOutcome
+
+from .conftest import RunScenario, assert_as_expected, each_pool, fault_of, ledger, parts
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def network(run_shipped: RunScenario) -> RunOutcome:
+    return run_shipped("network-faults", 0.25)
+
+
+@each_pool
+def test_a_black_hole_to_the_api_delays_the_sends_caught_in_it(
+    network: RunOutcome, pool: str
+) -> None:
+    lane = f"{pool}-api-blackhole"
+    hole = fault_of(network, "net-blackhole", lane)
+    assert hole["connections"] >= 1, "the lane's sends did not go through its proxy"
+    book = ledger(network, lane)
+    assert (book.failed, book.lost, book.duplicated) == (0, 0, 0)
+    history = parts(network, lane)
+    for m in history:
+        assert m.api_received_at is not None
+        assert not hole["begun_at"] < m.api_received_at < hole["done_at"], (
+            f"part {m.seq} reached the API through the black hole"
+        )
+    assert book.late >= 1
+    assert_as_expected(network, lane)
+
+
+@each_pool
+def test_a_reset_broker_connection_loses_the_parts_the_worker_held(
+    network: RunOutcome, pool: str
+) -> None:
+    lane = f"{pool}-broker-reset"
+    reset = fault_of(network, "net-reset", lane)
+    book = ledger(network, lane)
+    assert book.lost >= 1
+    assert book.lost_at["received"] == book.lost, book.lost_at  # received, never started
+    for m in parts(network, lane):
+        if m.accepted == 0:
+            assert m.received is not None
+            assert m.received < reset["begun_at"]
+    assert_as_expected(network, lane)
