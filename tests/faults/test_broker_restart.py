@@ -1,6 +1,6 @@
 """The broker restarted with its data: the workers lose the ETA parts they held, on
-every pool; a short visibility timeout and a new worker send them (late, or twice
-beside a gevent worker that survived)."""
+every pool; a short visibility timeout and a new worker send them late (solo, prefork,
+threads: gevent's worker survives, and what it then does varies, see the scenario)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_the_workers_lose_the_parts_they_held(restarted: RunOutcome, pool: str) 
     assert_as_expected(restarted, pool)
 
 
-@each_pool
+@pytest.mark.parametrize("pool", ["solo", "prefork", "threads"])
 def test_a_new_worker_with_a_short_visibility_timeout_sends_them(
     restarted: RunOutcome, pool: str
 ) -> None:
@@ -52,11 +52,8 @@ def test_a_new_worker_with_a_short_visibility_timeout_sends_them(
     book = ledger(restarted, lane)
     assert (book.failed, book.lost) == (0, 0)
     history = parts(restarted, lane)
-    assert all(m.accepted >= 1 for m in history)
-    if pool != "gevent":  # the old worker is gone: each part once, the ones it held late
-        assert book.duplicated == 0
-        assert book.late >= 1
-        late = [m for m in history if m.lateness_s is not None and m.lateness_s > 0]
-        assert all(m.api_received_at is not None for m in late)
-        assert max(m.api_received_at or 0 for m in late) >= start["done_at"]  # by the new one
+    assert all(m.accepted == 1 for m in history)  # the old worker is gone: each part once
+    assert book.late >= 1
+    late = [m for m in history if m.lateness_s is not None and m.lateness_s > 0]
+    assert max(m.api_received_at or 0 for m in late) >= start["done_at"]  # by the new one
     assert_as_expected(restarted, lane)

@@ -45,5 +45,5 @@ def test_a_replica_does_not_make_the_frozen_parts_on_time(frozen: RunOutcome, po
     fault_of(frozen, "start-worker", lane)
     book = ledger(frozen, lane)
     assert (book.failed, book.lost) == (0, 0)  # sent at least once, maybe twice
-    assert book.late >= 1
+    assert frozen.lane(lane).late >= 1  # late parts sent twice count as duplicated
     assert_as_expected(frozen, lane)
