@@ -32,16 +32,6 @@ def test_a_short_visibility_timeout_brings_the_parts_back_late(
     assert_as_expected(killed, lane)
 
 
-def test_on_gevent_the_short_visibility_net_depends_on_kombus_restore(killed: RunOutcome) -> None:
-    """No part is ever sent twice or failed; each is either back (late) or still held."""
-    lane = "gevent-short-visibility"
-    book = ledger(killed, lane)
-    assert (book.failed, book.duplicated) == (0, 0)
-    assert book.lost_at["received"] == book.lost
-    assert book.late + book.lost >= 1
-    assert_as_expected(killed, lane)
-
-
 @each_pool
 def test_acks_late_and_reject_on_worker_lost_do_not_save_the_held_parts(
     killed: RunOutcome, pool: str
