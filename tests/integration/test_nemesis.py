@@ -146,6 +146,7 @@ def process_state(pid: int) -> str:
         return stat.read().rsplit(")", 1)[1].split()[0]
 
 
+@pytest.mark.faults
 def test_a_frozen_worker_is_stopped_until_thawed_and_a_cancel_thaws_it(stack: FakeStack) -> None:
     faults = '[[faults]]\nat_s = 0.0\naction = "freeze-worker"\nlane = "a"\n'
     faults += '[[faults]]\nat_s = 0.5\naction = "thaw-worker"\nlane = "a"\n'
@@ -169,6 +170,7 @@ def test_a_frozen_worker_is_stopped_until_thawed_and_a_cancel_thaws_it(stack: Fa
     assert worker.alive()
 
 
+@pytest.mark.faults
 def test_thawing_a_lane_with_nothing_frozen_is_an_error(stack: FakeStack) -> None:
     faults = '[[faults]]\nat_s = 0.0\naction = "thaw-worker"\nlane = "a"\n'
     nemesis = Nemesis(stack, scenario(faults))  # type: ignore[arg-type]
@@ -188,6 +190,7 @@ class MockStack:
     lanes: dict[str, FakeLane] = field(default_factory=dict)
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     ("fault", "switched"),
     [
@@ -241,6 +244,7 @@ class FakeStore:
         return [SimpleNamespace(seq=seq, state="sent") for seq in self.sent]
 
 
+@pytest.mark.faults
 def test_a_fault_on_a_trigger_fires_when_the_lane_gets_there(stack: FakeStack) -> None:
     """after_received counts distinct parts received; after_sent waits for part K sent."""
     store = FakeStore()
@@ -266,6 +270,7 @@ def test_a_fault_on_a_trigger_fires_when_the_lane_gets_there(stack: FakeStack) -
     assert "error" not in thaw
 
 
+@pytest.mark.faults
 def test_a_trigger_that_never_fires_is_an_error_when_the_run_ends(stack: FakeStack) -> None:
     stack.lanes["a"].store = FakeStore()  # type: ignore[attr-defined]
     faults = '[[faults]]\nafter_received = 5\naction = "kill-worker"\nlane = "a"\n'

@@ -12,7 +12,7 @@ import pytest
 
 from harness.proxy import Proxy
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 DELAY_S = 0.3
 WAIT_S = 5.0  # a deadline for what must happen; never a sleep
