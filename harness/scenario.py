@@ -800,6 +800,11 @@ def parse_scenario(text: str, source: str) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    return validate_scenario(data, source)
+
+
+def validate_scenario(data: dict[str, Any], source: str) -> Scenario:
+    """A scenario from parsed TOML; every problem is named with `source` and the field."""
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
