@@ -347,6 +347,8 @@ def test_an_interrupted_run_says_so_in_both_formats(tmp_path: Path) -> None:
         "brokers",
         "brokers-long-eta",
         "releases",
+        "api-outage",
+        "broker-restart",
     ],
 )
 def test_the_committed_sample_is_drawn_again_from_its_own_files(
