@@ -104,6 +104,26 @@ def _first_problem(exc: ValidationError, prefix: tuple[str | int, ...]) -> str:
     return f"not a whatsapp_business_account notification: {where}: {first['msg']}"
 
 
+# Meta's webhook notifications are at most 3 MB; a larger body is refused unread (413), so
+# a client cannot make the bot hold an unbounded body in memory before its signature fails.
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The request's body, or None once it is longer than `limit` (declared or sent)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def signature_ok(body: bytes, header: str | None, app_secret: str) -> bool:
     """`X-Hub-Signature-256: sha256=<hex HMAC of the raw body>`, compared in constant time."""
     if not header or not header.startswith("sha256="):
@@ -155,7 +175,9 @@ def create_webhook_app(bot: Bot, path: str = "/webhook") -> Starlette:
         return PlainTextResponse("Forbidden", status_code=403)
 
     async def notify(request: Request) -> Response:
-        body = await request.body()
+        body = await read_body(request)
+        if body is None:
+            return PlainTextResponse("Payload too large", status_code=413)
         header = request.headers.get("x-hub-signature-256")
         if not signature_ok(body, header, bot.settings.whatsapp_app_secret):
             return PlainTextResponse("Invalid signature", status_code=403)

@@ -33,7 +33,7 @@ from harness.bot.fixtures import fixtures_text
 from harness.bot.flow import correlation_for, message_id_for
 from harness.bot.settings import BotSettings
 from harness.bot.store import OutboxRecord
-from harness.bot.webhook import create_webhook_app
+from harness.bot.webhook import MAX_BODY_BYTES, create_webhook_app
 from harness.stack.broker import Broker, free_port
 from harness.workload import inbound_text, new_inbound_id, signed
 
@@ -592,6 +592,33 @@ async def test_malformed_json_is_a_bad_request(
     assert answer.status_code == 400
     assert answer.json() == {"error": "body is not JSON"}
     assert_nothing_done(bot, broker_redis)
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["declared", "streamed"])
+async def test_an_oversized_body_is_refused_unread(
+    webhook: tuple[Bot, httpx.AsyncClient],
+    settings: BotSettings,
+    broker_redis: redis.Redis,
+    declared: bool,
+) -> None:
+    """Signed or not, a body over Meta's 3 MB is refused with 413 and nothing is done."""
+    bot, client = webhook
+    inbound_id = new_inbound_id()
+    payload = text_payload(settings, message_id=inbound_id)
+    body = orjson.dumps(payload) + b" " * MAX_BODY_BYTES  # valid JSON, padded past the limit
+    headers = {"X-Hub-Signature-256": hub_signature(body, settings.whatsapp_app_secret)}
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    content: bytes | AsyncIterator[bytes] = body if declared else chunks()
+    answer = await client.post("/webhook", content=content, headers=headers)
+
+    assert answer.status_code == 413
+    assert_nothing_done(bot, broker_redis, inbound_id)
+    good = await post(client, payload, settings.whatsapp_app_secret)  # no claim was left
+    assert good.status_code == 200
 
 
 def _change_value(payload: dict[str, Any]) -> dict[str, Any]:
