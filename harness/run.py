@@ -447,10 +447,19 @@ def check_broker(scenario: Scenario, broker_url: str | None) -> None:
     """Broker faults restart the embedded broker: refused, before anything starts, on an
     external one (the harness does not own it)."""
     broker_faults = sorted({f.action for f in scenario.stack_faults if f.action in BROKER_ACTIONS})
-    if broker_url is not None and broker_faults:
+    if not broker_faults:
+        return
+    if broker_url is not None:
         raise ScenarioError(
             f"scenario {scenario.name!r}: {', '.join(broker_faults)} restart the embedded "
             "broker, which --broker-url replaces; run it without --broker-url"
+        )
+    elsewhere = [lane.name for lane in scenario.lanes if lane.broker != "valkey"]
+    if elsewhere:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: {', '.join(broker_faults)} restart the embedded "
+            f"Valkey; lanes {elsewhere} run on another broker, which it would not touch: "
+            "give them broker = 'valkey' or leave the broker faults out"
         )
 
 

@@ -735,3 +735,17 @@ def test_a_triggered_fault_is_not_scaled_and_sorts_first() -> None:
     kill, start = scenario.faults_of("solo")
     assert (kill.action, kill.after_received, kill.at_s) == ("kill-worker", 22, None)
     assert (start.action, start.at_s) == ("start-worker", 2.0)
+
+
+def test_broker_faults_are_refused_where_they_would_not_strike() -> None:
+    """They restart the embedded Valkey: not an external broker, nor a lane's RabbitMQ."""
+    from harness.run import check_broker
+
+    fault = '\n[[faults]]\nat_s = 1\naction = "restart-broker"\n'
+    scenario = parse_scenario(VALID + fault, "broker.toml")
+    check_broker(scenario, None)
+    with pytest.raises(ScenarioError, match="run it without --broker-url"):
+        check_broker(scenario, "redis://127.0.0.1:6379/0")
+    rabbit = VALID.replace('pool = "solo"', 'pool = "solo"\nbroker = "rabbitmq"', 1)
+    with pytest.raises(ScenarioError, match=r"lanes \['solo'\] run on another broker"):
+        check_broker(parse_scenario(rabbit + fault, "broker.toml"), None)
