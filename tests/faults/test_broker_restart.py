@@ -8,7 +8,7 @@ import pytest
 
 from harness.run import RunOutcome
 
-from .conftest import POOLS, RunScenario, assert_as_expected, each_pool, fault_of, ledger, parts
+from .conftest import RunScenario, assert_as_expected, fault_of, ledger, parts
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -24,11 +24,11 @@ def test_the_broker_came_back_on_its_port_with_its_data(restarted: RunOutcome) -
     assert (restarted.run_dir / "dump.rdb").is_file()
     # The bot's outbox lives in the broker: every part queued before the restart is
     # still there after it, for every lane (the harness reads it again afterwards).
-    for pool in POOLS:
-        assert len(parts(restarted, pool)) == restarted.scenario.expected_messages
+    for lane in restarted.scenario.lanes:
+        assert len(parts(restarted, lane.name)) == restarted.scenario.expected_messages
 
 
-@each_pool
+@pytest.mark.parametrize("pool", ["prefork", "threads", "gevent"])  # solo: see the scenario
 def test_the_workers_lose_the_parts_they_held(restarted: RunOutcome, pool: str) -> None:
     fault = fault_of(restarted, "restart-broker", None)
     book = ledger(restarted, pool)
