@@ -349,6 +349,8 @@ def test_an_interrupted_run_says_so_in_both_formats(tmp_path: Path) -> None:
         "releases",
         "api-outage",
         "broker-restart",
+        "load-steady",
+        "load-spike",
     ],
 )
 def test_the_committed_sample_is_drawn_again_from_its_own_files(
