@@ -111,13 +111,22 @@ def build_external_history(
         request = request_of(task.arguments)
         if request is not None:
             per_request[request.correlation_id].append(task)
-    # The schedule counts from when the bot queued the request's first part (its task's
-    # task-received), as the replica's counts from its outbox's queued_at: the webhook's
-    # own time is not lateness. No task received: from when the request was posted.
-    anchors = {
-        correlation: min((t for task in found for t in task.times("task-received")), default=None)
-        for correlation, found in per_request.items()
-    }
+
+    # The schedule counts from when the bot queued the request's parts, as the replica's
+    # counts from its outbox's queued_at: the webhook's own time is not lateness. Celery
+    # stamps each countdown task with eta = queued + countdown, so the n-th task in ETA
+    # order says when it was queued; a worker that consumes late receives late, so the
+    # task-received times only bound it from above. Nothing received: when it was posted.
+    def anchor_of(found: list[_Task]) -> float | None:
+        queued = [
+            task.eta - n * spacing_s
+            for n, task in enumerate(sorted(found, key=lambda t: t.order_key))
+            if task.eta is not None
+        ]
+        received = [t for task in found for t in task.times("task-received")]
+        return min(queued + received, default=None)
+
+    anchors = {correlation: anchor_of(found) for correlation, found in per_request.items()}
     records: dict[tuple[str, int], MessageHistory] = {}
 
     def record(request: SentRequest, seq: int) -> MessageHistory:
@@ -182,7 +191,9 @@ def build_external_history(
         entry.api_requests.append(ApiRequest.model_validate(sent))
         if sent["outcome"] == "accepted":
             entry.accepted += 1
-            entry.status = "sent"
+            # Settled only once the worker's own word is in too: Celery sends task events
+            # asynchronously, so the API can accept a part before its task-started is read.
+            entry.status = "sent" if entry.started is not None else "sending"
             if entry.api_received_at is None:
                 entry.api_received_at = sent["received_at"]
                 entry.api_responded_at = sent.get("responded_at")
