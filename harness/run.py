@@ -321,6 +321,7 @@ class _Run:
             self.trigger_at = time.time()  # faults count from the load's start
             for lane in self.stack.lanes:
                 self.nemesis.start_lane(lane)
+            self.nemesis.start_stack()
             return
         self.trigger_at = time.time()
         self.trigger_errors = send_fixtures(  # each lane's faults count from its answers
