@@ -34,8 +34,11 @@ class MockAdmin:
     def health(self) -> dict[str, Any]:
         return self._json(self.http.get("/_mock/health"))
 
-    def journal(self, **filters: Any) -> list[dict[str, Any]]:
-        return self._json(self.http.get("/_mock/journal", params=filters))["entries"]
+    def journal(self, timeout_s: float | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Entries matching `filters`; `timeout_s` overrides the client's for this read."""
+        timeout = self.http.timeout if timeout_s is None else httpx.Timeout(timeout_s)
+        answer = self.http.get("/_mock/journal", params=filters, timeout=timeout)
+        return self._json(answer)["entries"]
 
     def get_behaviours(self) -> dict[str, Any]:
         return self._json(self.http.get("/_mock/behaviours"))

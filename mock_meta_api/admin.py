@@ -105,9 +105,12 @@ def build_router(state: MockState) -> APIRouter:
         since: Annotated[float | None, Query(description="received_at >= since (epoch s)")] = None,
         after_seq: Annotated[int | None, Query(ge=0, description="entries after this seq")] = None,
         limit: Annotated[int | None, Query(ge=1)] = None,
+        body: Annotated[
+            bool, Query(description="Include each request's body (false: lighter pages)")
+        ] = True,
     ) -> JournalPage:
         wa_id = re.sub(r"\D", "", recipient) if recipient is not None else None
-        entries = state.journal.select(wa_id, correlation, since, after_seq, limit)
+        entries = state.journal.select(wa_id, correlation, since, after_seq, limit, body)
         return JournalPage(count=len(entries), dropped=state.journal.dropped, entries=entries)
 
     @router.post("/reset")

@@ -43,6 +43,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def on_http_error(request: Request, error: HTTPException) -> Response:
         if _is_admin(request):
+            if isinstance(error.__cause__, UnicodeDecodeError):
+                # FastAPI answers a body that is not UTF-8 with a bare 400; any other body
+                # that is not JSON gets the admin's 422 naming it, and so does this one.
+                problem = {"field": "body", "message": f"not UTF-8 JSON: {error.__cause__}"}
+                return _admin_error(
+                    422, f"invalid admin request: body: {problem['message']}", [problem]
+                )
             return _admin_error(error.status_code, str(error.detail))
         if error.status_code == 405:
             method = request.method.lower()

@@ -8,6 +8,7 @@ payloads are validated by the same rules and fail with the same messages.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -276,11 +277,18 @@ class ConfigError(ValueError):
     """A config file or payload that cannot be used; the message says why and where."""
 
 
+def _loc_part(part: str | int) -> str:
+    """A field name as written; a key with spaces, dots or control characters quoted, so
+    the line still shows which key it is (a bare `\r` would break the line)."""
+    text = str(part)
+    return text if re.fullmatch(r"[\w-]+", text) else repr(text)
+
+
 def describe_validation_error(error: ValidationError, source: str) -> str:
     """One line per problem: where, what was given, what is allowed."""
     lines = [f"{source}: {error.error_count()} invalid setting(s)"]
     for item in error.errors(include_url=False):
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        where = ".".join(_loc_part(part) for part in item["loc"]) or "(top level)"
         given = item.get("input")
         message = item["msg"].removeprefix("Value error, ")  # pydantic's wrapper adds nothing
         # No "(got ...)" where nothing was given, where the message already quotes the value

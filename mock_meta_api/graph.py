@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import re
 import socket
 import struct
 import time
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel
@@ -52,6 +53,12 @@ class Accepted(BaseModel):
     messages: list[MessageId]
 
 
+class MarkedRead(BaseModel):
+    """Meta's answer to a mark-as-read request."""
+
+    success: Literal[True]
+
+
 class GraphErrorObject(BaseModel):
     message: str
     type: str
@@ -68,9 +75,11 @@ class GraphErrorResponse(BaseModel):
 
 
 def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
-    )
+    try:
+        content = orjson.dumps(body)
+    except TypeError:  # an integer beyond 64 bits (an invalid input echoed back): json takes any
+        content = json.dumps(body).encode()
+    return Response(content, status_code=status, media_type="application/json", headers=headers)
 
 
 def graph_error_response(error: GraphError) -> Response:
@@ -218,6 +227,10 @@ def build_route(state: MockState) -> Route:
         if delay > 0:
             entry["latency_s"] = delay
             await asyncio.sleep(delay)
+            # The loop's timer runs on the monotonic clock and the journal on the wall clock,
+            # which the kernel may slew: sleep out the rest so the journal shows the delay.
+            while (rest := entry["received_at"] + delay - time.time()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(rest)  # a clock to wait out, not an event to wait for
         entry["http_status"] = answer.status_code
         entry["responded_at"] = time.time()
         if entry["wamid"] is not None:
@@ -238,8 +251,17 @@ def openapi_operation() -> dict[str, Any]:
     error = {"$ref": "#/components/schemas/GraphErrorResponse"}
     responses: dict[str, Any] = {
         "200": {
-            "description": "Accepted",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+            "description": "Accepted (a send), or marked as read",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/Accepted"},
+                            {"$ref": "#/components/schemas/MarkedRead"},
+                        ]
+                    }
+                }
+            },
         }
     }
     for status, meaning in (
@@ -286,5 +308,6 @@ OPENAPI_MODELS: tuple[type[BaseModel], ...] = (
     SendMessage,
     MarkRead,
     Accepted,
+    MarkedRead,
     GraphErrorResponse,
 )

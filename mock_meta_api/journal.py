@@ -49,6 +49,9 @@ _BLANK: Record = {
 }
 
 
+NO_BODY: Record = {"body": None}
+
+
 class Journal:
     """Bounded, ordered record of requests; `dropped` counts what overflowed."""
 
@@ -83,8 +86,10 @@ class Journal:
         since: float | None = None,
         after_seq: int | None = None,
         limit: int | None = None,
+        body: bool = True,
     ) -> list[JournalEntry]:
-        """Entries matching every given filter, oldest first."""
+        """Entries matching every given filter, oldest first; without `body`, each
+        request's body is left out (a reply's parts are kilobytes each)."""
         found: list[JournalEntry] = []
         for record in self._records:
             if recipient is not None and record["recipient"] != recipient:
@@ -95,7 +100,7 @@ class Journal:
                 continue
             if after_seq is not None and record["seq"] <= after_seq:
                 continue
-            found.append(JournalEntry.model_validate(record))
+            found.append(JournalEntry.model_validate(record if body else record | NO_BODY))
             if limit is not None and len(found) >= limit:
                 break
         return found

@@ -162,7 +162,8 @@ def handle(bot: Bot, values: list[MessagesValue]) -> None:
 
 
 def create_webhook_app(bot: Bot, path: str = "/webhook") -> Starlette:
-    """The ASGI app: `path` for Meta, `/healthz` for whoever waits for the bot to come up."""
+    """The ASGI app: `path` for Meta, `/healthz` for whoever waits for the bot to come up,
+    `/openapi.json` for clients and fuzzers."""
 
     async def verify(request: Request) -> Response:
         params = request.query_params
@@ -199,10 +200,18 @@ def create_webhook_app(bot: Bot, path: str = "/webhook") -> Starlette:
     async def health(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    from .openapi import openapi_document  # it describes this module's models: import late
+
+    document = openapi_document(path)
+
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(document)
+
     return Starlette(
         routes=[
             Route(path, verify, methods=["GET"]),
             Route(path, notify, methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
         ]
     )

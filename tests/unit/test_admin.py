@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mock_meta_api import create_app
 from mock_meta_api.admin import is_loopback
 from mock_meta_api.config import Behaviours
 
@@ -99,6 +100,17 @@ async def test_journal_filters_by_recipient_written_any_way(
 
     assert [entry["biz_opaque_callback_data"] for entry in entries] == ["b1"]
     assert entries[0]["recipient"] == BOB
+
+
+async def test_journal_pages_can_leave_the_bodies_out(populated: Mock) -> None:
+    """The harness re-reads the journal every poll; a reply's texts are kilobytes each."""
+    full = await populated.journal()
+    light = (await populated.client.get("/_mock/journal", params={"body": "false"})).json()
+
+    assert all(entry["body"] for entry in full[:3])
+    assert [entry["body"] for entry in light["entries"]] == [None] * 4
+    assert [{**entry, "body": None} for entry in full] == light["entries"]
+    assert (await populated.journal())[0]["body"] == full[0]["body"]  # the journal kept them
 
 
 async def test_journal_filters_by_correlation(populated: Mock) -> None:
@@ -303,6 +315,12 @@ INVALID_BEHAVIOURS = [
     pytest.param({"webhooks": {"url": "http:///hook"}}, "url", id="webhook-url-without-host"),
     pytest.param({"webhooks": {"max_attempts": 0}}, "max_attempts", id="zero-attempts"),
     pytest.param({"pair_rate": {"http_status": 200}}, "http_status", id="status-not-an-error"),
+    # Found by fuzzing: echoing this input back once crashed the error answer (500).
+    pytest.param(
+        {"failures": {"scripted": [{"first": 2**64, "last": 1}]}},
+        "failures.scripted.0",
+        id="integer-beyond-64-bits",
+    ),
 ]
 
 
@@ -334,6 +352,7 @@ async def test_invalid_behaviours_get_422_naming_the_field_and_change_nothing(
         (b"[1, 2]", "application/json"),
         (b"latency=none", "text/plain"),
         (b"\xff\xfe", "application/octet-stream"),
+        (b"{\xe9}", "application/json"),  # not UTF-8; found by fuzzing: was a bare 400
     ],
 )
 async def test_behaviours_body_that_is_not_a_json_object_gets_422(
@@ -370,6 +389,17 @@ ADMIN_CALLS = [
     ("PATCH", "/_mock/behaviours", {"latency": {}}),
     ("GET", "/_mock/webhooks", None),
 ]
+
+
+def test_the_remote_client_tests_cover_every_admin_route() -> None:
+    document = create_app().openapi()
+    admin = {
+        (method.upper(), path)
+        for path, methods in document["paths"].items()
+        if path.startswith("/_mock/")
+        for method in methods
+    }
+    assert {(method, path) for method, path, _ in ADMIN_CALLS} == admin
 
 
 @pytest.mark.parametrize(("method", "path", "payload"), ADMIN_CALLS)

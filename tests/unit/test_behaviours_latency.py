@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 import time
+from types import SimpleNamespace
 
 import pytest
 
+from mock_meta_api import graph
 from mock_meta_api.config import (
     FixedLatency,
     Latency,
@@ -151,6 +153,28 @@ async def test_fixed_latency_delays_the_answer_by_at_least_the_value() -> None:
     assert elapsed >= value_s
     assert entry["latency_s"] == value_s
     assert entry["responded_at"] - entry["received_at"] >= value_s
+
+
+async def test_the_journal_shows_the_latency_while_the_wall_clock_runs_slow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop's timer keeps the monotonic clock, the journal the wall clock, which the
+    kernel may slew: a send journalled 69 us short of a 4 s spike failed a check. Here the
+    wall clock runs 20 % slow and the journal must still show the whole delay."""
+    origin = time.time()
+    slow_clock = SimpleNamespace(
+        time=lambda: origin + (time.time() - origin) * 0.8, monotonic=time.monotonic
+    )
+    monkeypatch.setattr(graph, "time", slow_clock)
+    config = make_config(behaviours={"latency": {"default": {"model": "fixed", "value_s": 0.05}}})
+    value_s = config.behaviours.latency.default.value_s
+    async with running_mock(config) as mock:
+        for _ in range(5):
+            assert_accepted(await mock.send())
+        entries = await mock.journal()
+
+    assert len(entries) == 5
+    assert min(e["responded_at"] - e["received_at"] for e in entries) >= value_s
 
 
 async def test_latency_applies_to_error_answers_too() -> None:

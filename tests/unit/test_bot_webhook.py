@@ -31,6 +31,7 @@ from starlette.types import ASGIApp
 from harness.bot.app import Bot, create_bot
 from harness.bot.fixtures import fixtures_text
 from harness.bot.flow import correlation_for, message_id_for
+from harness.bot.openapi import openapi_document
 from harness.bot.settings import BotSettings
 from harness.bot.store import OutboxRecord
 from harness.bot.webhook import MAX_BODY_BYTES, create_webhook_app
@@ -223,9 +224,12 @@ async def test_verification_echoes_the_challenge(
     ],
 )
 async def test_verification_refused(
-    webhook: tuple[Bot, httpx.AsyncClient], settings: BotSettings, params: dict[str, str | None]
+    webhook: tuple[Bot, httpx.AsyncClient],
+    settings: BotSettings,
+    broker_redis: redis.Redis,
+    params: dict[str, str | None],
 ) -> None:
-    _, client = webhook
+    bot, client = webhook
     assert settings.whatsapp_verify_token == "mock-verify-token"
     good = {
         "hub.mode": "subscribe",
@@ -236,6 +240,32 @@ async def test_verification_refused(
     answer = await client.get("/webhook", params=query)
     assert answer.status_code == 403
     assert "1158201444" not in answer.text
+    assert_nothing_done(bot, broker_redis)
+
+
+async def test_openapi_document_is_served_and_names_the_real_routes(
+    webhook: tuple[Bot, httpx.AsyncClient],
+) -> None:
+    _, client = webhook
+    answer = await client.get("/openapi.json")
+    assert answer.status_code == 200
+    document = answer.json()
+    assert document == openapi_document()
+    assert {path: set(ops) for path, ops in document["paths"].items()} == {
+        "/webhook": {"get", "post"},
+        "/healthz": {"get"},
+    }
+    post = document["paths"]["/webhook"]["post"]
+    (signature,) = post["parameters"]
+    assert (signature["name"], signature["in"], signature["required"]) == (
+        "X-Hub-Signature-256",
+        "header",
+        True,
+    )
+    assert set(post["responses"]) == {"200", "400", "403", "413", "500"}
+    notification = document["components"]["schemas"]["Notification"]
+    assert notification["properties"]["object"]["const"] == "whatsapp_business_account"
+    assert set(document["components"]["schemas"]["Message"]["required"]) == {"id", "from", "type"}
 
 
 async def test_health(webhook: tuple[Bot, httpx.AsyncClient]) -> None:

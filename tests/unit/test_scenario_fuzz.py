@@ -1,15 +1,20 @@
 """Scenario files fuzzed: whatever a file holds, loading it either gives a scenario or a
-`ScenarioError` naming the file, never another exception (a traceback for the user)."""
+`ScenarioError` naming the file and, on each line, the field at fault; never another
+exception (a traceback for the user). The CLI says so in one error and exits 2."""
 
 from __future__ import annotations
 
+import json
 import tomllib
+from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
-from harness.scenario import SCENARIO_DIR, ScenarioError, validate_scenario
+from harness import cli
+from harness.scenario import SCENARIO_DIR, Scenario, ScenarioError, validate_scenario
 
 pytestmark = pytest.mark.unit
 
@@ -38,15 +43,40 @@ VALUES = st.recursive(
 SHIPPED = [tomllib.loads(path.read_text()) for path in sorted(SCENARIO_DIR.glob("*.toml"))]
 
 
+def assert_names_the_fields(message: str, data: dict[str, object]) -> None:
+    """`<file>: N invalid setting(s)`, then one `  <where>: <what>` line per problem, where
+    `where` is the field's path (a scenario field, or the unknown key given)."""
+    header, *problems = message.splitlines()
+    assert header.startswith(f"{SOURCE}: "), message
+    assert header.endswith("invalid setting(s)"), message
+    assert problems, message
+    known = set(Scenario.model_fields) | {repr(str(key)) for key in data} | {str(k) for k in data}
+    for line in problems:
+        assert line.startswith("  "), message
+        where, _, what = line.strip().partition(": ")
+        assert what, message
+        if where == "(top level)":  # a rule across fields: its message names them
+            assert any(name in what for name in Scenario.model_fields), message
+        else:
+            assert where.split(".")[0] in known or where.startswith(tuple(known)), message
+
+
 def load(data: dict[str, object]) -> None:
     """As `parse_scenario` does once the TOML is read (TOML's own errors are tomllib's)."""
     try:
         validate_scenario(data, SOURCE)
     except ScenarioError as exc:
-        message = str(exc)
-    else:
-        return
-    assert message.startswith(f"{SOURCE}: "), message
+        assert_names_the_fields(str(exc), data)
+
+
+def test_a_key_with_control_characters_is_named_quoted() -> None:
+    """Found by fuzzing: a key `\r` printed bare broke its line (the terminal showed
+    `flow.: Extra inputs...`); quoted, the line names it."""
+    with pytest.raises(ScenarioError) as raised:
+        validate_scenario({"flow": {"\r": 1, "two words": 2}}, SOURCE)
+    lines = str(raised.value).splitlines()
+    assert "  flow.'\\r': Extra inputs are not permitted (got 1)" in lines
+    assert "  flow.'two words': Extra inputs are not permitted (got 2)" in lines
 
 
 @settings(max_examples=100, deadline=None)
@@ -73,3 +103,101 @@ def test_a_shipped_scenario_with_one_field_changed_is_a_scenario_or_a_named_erro
             data[name] = [tables[-1], *found[1:]]
     tables[where % len(tables)][key] = value
     load(data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(base=st.sampled_from(SHIPPED), scale=st.floats(allow_nan=False) | st.none())
+def test_scaling_a_shipped_scenario_is_a_scenario_or_a_named_error(
+    base: dict[str, object], scale: float | None
+) -> None:
+    """Any time scale (the CLI's --time-scale): a scaled scenario, or a ScenarioError
+    saying which scale is allowed."""
+    scenario = validate_scenario(base, SOURCE)
+    try:
+        scaled = scenario.scaled(scale)
+    except ScenarioError as exc:
+        refusal = str(exc)
+    else:
+        assert scaled.time_scale == (scenario.time_scale if scale is None else scale)
+        return
+    assert "time scale" in refusal, refusal
+
+
+# -- through the command line ------------------------------------------------------------------
+
+
+def toml_value(value: object) -> str:
+    """A TOML literal for a scalar (JSON's spelling is TOML's for these)."""
+    return json.dumps(value)
+
+
+def assert_one_clear_error(done: object, path: Path) -> None:
+    """Exit 2, the file named, no traceback: what a user sees for a bad scenario file."""
+    assert done.exit_code == 2, done.output  # type: ignore[attr-defined]
+    assert isinstance(done.exception, SystemExit), done.exception  # type: ignore[attr-defined]
+    output = " ".join(done.output.split())  # type: ignore[attr-defined]
+    assert str(path) in output, output
+    assert "Traceback" not in output, output
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    name=st.sampled_from(sorted(path.name for path in SCENARIO_DIR.glob("*.toml"))),
+    line=st.integers(0, 10_000),
+    value=st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12)),
+)
+def test_scenarios_command_names_the_file_for_any_value_anywhere(
+    tmp_path: Path, name: str, line: int, value: object
+) -> None:
+    """`harness scenarios FILE` with one `key = value` line of a shipped file given another
+    value: listed (exit 0), or one clear error naming the file (exit 2), never a traceback."""
+    lines = (SCENARIO_DIR / name).read_text().splitlines()
+    settable = [i for i, text in enumerate(lines) if " = " in text and not text.startswith("#")]
+    index = settable[line % len(settable)]
+    key = lines[index].split(" = ")[0]
+    lines[index] = f"{key} = {toml_value(value)}"
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+
+    done = CliRunner().invoke(cli.app, ["scenarios", str(path)], env={"COLUMNS": "200"})
+
+    if done.exit_code == 0:
+        assert done.exception is None, done.exception
+        return
+    assert_one_clear_error(done, path)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        pytest.param(b"name = \n", ["not valid TOML"], id="not-toml"),
+        pytest.param(b"\xff\xfe = 1\n", ["cannot read"], id="not-utf8"),
+        pytest.param(b"name = 'x'\n", ["description", "Field required"], id="missing-fields"),
+        pytest.param(
+            (SCENARIO_DIR / "incident.toml").read_bytes().replace(b'pool = "solo"', b"pool = 1"),
+            ["lanes.0.pool"],
+            id="wrong-type",
+        ),
+    ],
+)
+def test_run_of_a_bad_file_is_one_clear_error_and_starts_nothing(
+    tmp_path: Path, text: bytes, words: list[str]
+) -> None:
+    """`harness run path.toml`: exit 2 with one error naming the file and the field; no run
+    directory, so nothing was started."""
+    path = tmp_path / "bad.toml"
+    path.write_bytes(text)
+    out = tmp_path / "run"
+
+    done = CliRunner().invoke(
+        cli.app, ["run", str(path), "--out", str(out)], env={"COLUMNS": "200"}
+    )
+
+    assert_one_clear_error(done, path)
+    for word in words:
+        assert word in done.output, done.output
+    assert not out.exists()
