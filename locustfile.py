@@ -17,7 +17,9 @@ delivered again. When the run ends it waits until every part is delivered or mis
 `--lanes solo=106540352290000@http://127.0.0.1:8001/webhook,gevent=...` drives several
 bots side by side (the harness uses it: every pool under the same load); each user's
 requests go to the lanes in turn. `--shape steady|step|spike` shapes the users over
-`--run-time`, `-u` users per lane.
+`--run-time`, `-u` users per lane. `--rates solo=0.1,gevent=1.5` gives each lane a rate
+of its own instead (requests per second, shared by the lane's users, pinned to it; a
+capacity step).
 `--max-fail-ratio` and `--max-lateness-p95` make the exit status 1 when a lane exceeds
 them. `--requests-log` and `--summary-file` write what the harness reads back.
 """
@@ -40,7 +42,7 @@ from locust.stats import StatsEntry
 
 from harness.bot.flow import correlation_for
 from harness.load.delivery import DeliveryEvent, DeliveryTracker, JournalCursor
-from harness.load.lanes import LoadLane, parse_lanes
+from harness.load.lanes import LoadLane, parse_lanes, parse_rates
 from harness.load.shapes import SHAPES, users_at
 from harness.mock_admin import MockAdmin
 from harness.workload import inbound_text, new_inbound_id, signed
@@ -69,6 +71,8 @@ def _arguments(parser: Any) -> None:
     group.add_argument("--fixtures-keyword", default="fixtures")
     group.add_argument("--pace", type=float, default=5.0,
                        help="Seconds between one user's requests (0: no wait)")  # fmt: skip
+    group.add_argument("--rates", default="",
+                       help="A rate per lane, not --pace: name=REQUESTS_PER_S,...")  # fmt: skip
     group.add_argument("--shape", default="steady", choices=SHAPES,
                        help="Users over --run-time: steady, step or spike")  # fmt: skip
     group.add_argument("--mock-url", default="",
@@ -109,9 +113,12 @@ def _check(environment: Environment, **_: Any) -> None:
     if options.parts < 1 or options.spacing < 0 or options.missing_grace <= 0:
         problems.append("--parts must be >= 1, --spacing >= 0 and --missing-grace > 0")
     try:
-        _lanes(environment)
+        rates = parse_rates(options.rates, _lanes(environment))
     except ValueError as exc:
         problems.append(str(exc))
+    else:
+        if rates and (options.shape != "steady" or isinstance(environment.runner, MasterRunner)):
+            problems.append("--rates pins users to lanes: it needs --shape steady, one process")
     if (
         not options.lanes
         and not environment.host
@@ -138,9 +145,18 @@ class WebhookUser(FastHttpUser):
         self.worker = worker
         self.sent = 0
         self.share = options.fixtures_share
+        self.pace = options.pace
+        self.pinned: int | None = None
         # Users spread their requests over the pace, so a lane's load is a steady rate,
         # not a burst of every user at once: user n starts n x 0.618 paces in (mod 1).
-        gevent.sleep(options.pace * ((self.number * 0.618034) % 1))
+        offset = (self.number * 0.618034) % 1
+        rates = parse_rates(options.rates, self.lanes)
+        if rates:  # users are started in turn, so each lane gets -u of them, evenly spaced:
+            users = options.num_users or 1  # its requests come exactly 1 / rate apart
+            self.pinned, order = self.number % len(self.lanes), self.number // len(self.lanes)
+            self.pace = users / rates[self.lanes[self.pinned].name]
+            offset = order / users
+        gevent.sleep(self.pace * offset)
         self.next_at = time.monotonic()
 
     def wait_time(self) -> float:
@@ -149,11 +165,13 @@ class WebhookUser(FastHttpUser):
     @task
     def post_inbound(self) -> None:
         options = self.environment.parsed_options
-        self.next_at = max(self.next_at, time.monotonic() - options.pace) + options.pace
+        self.next_at = max(self.next_at, time.monotonic() - self.pace) + self.pace
         n, self.sent = self.sent, self.sent + 1
         # Each request to the next lane in turn: every lane gets the same rate, whichever
         # users a shape starts or stops, in one process or across workers.
         index = (self.number + self.worker + n) % len(self.lanes)
+        if self.pinned is not None:
+            index = self.pinned
         lane = self.lanes[index]
         # An even mix, the same on every run, starting with fixtures: request n is fixtures
         # when (n + 1) x share passes a whole number (share 0.9: every tenth is another text).
@@ -253,7 +271,7 @@ class _Delivery:
 
     def poll(self) -> None:
         try:
-            page = self.mock.journal(after_seq=self.cursor.after)
+            page = self.mock.journal(after_seq=self.cursor.after, body=False)
         except Exception as exc:  # the mock gone for a moment must not end the test
             log.warning("cannot read the mock's journal: %s", exc)
             return

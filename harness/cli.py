@@ -1,7 +1,8 @@
 """The `harness` command line (Typer + Rich).
 
 `harness matrix` and `harness run` run a scenario on the local stack, judge
-every lane and write its reports; `harness scenarios` lists them; `harness check`
+every lane and write its reports; `harness capacity` searches each lane's highest
+rate kept on time; `harness scenarios` lists them; `harness check`
 judges a stored run again and `harness report` redraws its reports. `harness stack`
 holds a stack up for manual work until Ctrl-C.
 Exit status: 0 every lane as expected, 1 a lane differs, 2 bad input or a run
@@ -380,6 +381,15 @@ def check(
     results: Annotated[Path, typer.Argument(help="A run directory or its results.json.")],
 ) -> None:
     """Judge a stored run again from its history; exit 1 if a lane is not as expected."""
+    from .capacity.results import is_capacity
+
+    if is_capacity(results):
+        _say(
+            f"{results} is a capacity run: each of its rounds is a run of its own, to check "
+            f"with harness check {results if results.is_dir() else results.parent}/steps/round-N",
+            "red",
+        )
+        raise typer.Exit(2)
     try:
         stored, again = recheck(results)
     except (ResultsError, ScenarioError) as exc:
@@ -409,8 +419,16 @@ def report(
     ] = None,
 ) -> None:
     """Write report.md and report.html (plots in plots/) again from a stored run."""
+    from .capacity.results import is_capacity
     from .report import ReportError, write_reports  # matplotlib: ~1 s to import; only here
 
+    if is_capacity(run):
+        if out is not None:
+            _say("a capacity run's reports are drawn in its own directory: leave out --out", "red")
+            raise typer.Exit(2)
+        if not _capacity_report(run if run.is_dir() else run.parent):
+            raise typer.Exit(2)
+        return
     try:
         written = write_reports(run, out)
     except (ResultsError, ReportError) as exc:
@@ -420,6 +438,127 @@ def report(
         _say(f"cannot draw the report: {exc.filename or out or run}: {exc.strerror}", "red")
         raise typer.Exit(2) from None
     _say(f"report: {written.markdown} and {written.html}")
+
+
+@app.command()
+def capacity(
+    scenario: ScenarioArg = "incident",
+    pool: Annotated[
+        list[str] | None,
+        typer.Option("--pool", "-p", help="Only these lanes (by lane name or pool); repeatable."),
+    ] = None,
+    concurrency: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            help="The grid: every lane of a pool other than solo once per concurrency; "
+            "repeatable. Overrides the capacity table's concurrencies.",
+        ),
+    ] = None,
+    load_s: Annotated[
+        float | None,
+        typer.Option(help="Each step's load, in the scenario's seconds (default 70)."),
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Steps per configuration, the repeat included (default 5).")
+    ] = None,
+    repeat: Annotated[
+        bool | None, typer.Option(help="Run the knee's step again (its spread); default: yes.")
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(help="Begin no round that would end past this many seconds (default 600)."),
+    ] = None,
+    time_scale: TimeScaleOpt = None,
+    out: OutOpt = None,
+) -> None:
+    """Search each lane's highest rate of fixtures requests kept on time (the knee).
+
+    Rounds of steady Locust loads on the local stack, every lane at a rate of its own,
+    side by side: growing until a step is not kept on time, then bisecting; the knee's
+    step repeated. Writes results.json and the reports (knees beside their theory).
+    """
+    from .capacity.runner import (
+        Capacity,
+        CapacityError,
+        RoundDone,
+        capacity_scenario,
+        with_options,
+    )
+
+    try:  # unscaled until the grid is made: the time scale applies once, at the end
+        loaded, text = load_scenario(scenario)
+        if pool:
+            loaded = loaded.only(pool)
+        chosen = with_options(
+            loaded,
+            concurrencies=concurrency,
+            load_s=load_s,
+            max_steps=max_steps,
+            repeat=repeat,
+            budget_s=budget,
+        )
+        grid = capacity_scenario(chosen).scaled(time_scale if time_scale else loaded.time_scale)
+    except (CapacityError, ScenarioError) as exc:
+        _say(str(exc), "red")
+        raise typer.Exit(2) from None
+    run_dir = _run_dir(out, f"capacity-{grid.name}")
+    search = Capacity(grid, run_dir, text)
+    _say(f"capacity of {', '.join(search.configs)}; rounds in {run_dir}")
+
+    def started(number: int, wanted: dict) -> None:
+        rates = ", ".join(
+            f"{name} {step.rate:.3g}/s" + (" (repeat)" if step.repeat else "")
+            for name, step in wanted.items()
+        )
+        _say(f"round {number}: {rates}")
+
+    def done(finished: RoundDone) -> None:
+        for name, step in finished.steps.items():
+            kept = "kept on time" if step.passed else "not kept"
+            p95 = "-" if step.lateness_p95_s is None else f"{step.lateness_p95_s:.2f} s"
+            _say(f"  {name}: {kept} (p95 {p95}, {step.lost} lost)")
+
+    try:
+        with sigterm_as_interrupt():
+            results = search.run(on_start=started, on_round=done)
+    except KeyboardInterrupt:
+        console.line()
+        _say("interrupted: every process was stopped; the steps so far are kept", "yellow")
+        _capacity_report(run_dir)
+        raise typer.Exit(130) from None
+    except (SettingsError, BrokerError, ServerStartError, StackError, LaneError) as exc:
+        _say(f"the stack did not start: {exc}", "red")
+        _say(f"logs: {run_dir}")
+        raise typer.Exit(2) from None
+    except Exception as exc:
+        _failed(run_dir, exc)
+    from .report.capacity import BUSY, summary
+
+    if results.busy_before is not None and results.busy_before > BUSY:
+        _say(
+            f"the machine was {results.busy_before:.0%} busy before the first round: other "
+            "work shared it, and every knee is lower than it allows",
+            "yellow",
+        )
+    for config in results.configs:
+        _say(summary(config, results.parts))
+    _say(f"results: {run_dir / RESULTS}")
+    _capacity_report(run_dir)
+
+
+def _capacity_report(run_dir: Path) -> bool:
+    """Draw a capacity run's reports; whether they were drawn (a failure is said)."""
+    try:
+        from .report.capacity import write_capacity_reports
+
+        markdown, html = write_capacity_reports(run_dir)
+    except (Exception, KeyboardInterrupt) as exc:
+        _say(f"no report: {type(exc).__name__}: {exc}", "yellow")
+        return False
+    _say(f"report: {markdown} and {html}")
+    return True
 
 
 def main() -> None:

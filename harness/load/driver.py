@@ -74,6 +74,8 @@ class LoadPlan:
             "--only-summary",
             "--stop-timeout", "5",
         ]  # fmt: skip
+        if load.rates:
+            argv += ["--rates", ",".join(f"{lane}={rate:g}" for lane, rate in load.rates.items())]
         if thresholds.max_fail_ratio is not None:
             argv += ["--max-fail-ratio", f"{thresholds.max_fail_ratio:g}"]
         if thresholds.max_lateness_p95_s is not None:

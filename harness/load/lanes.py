@@ -45,3 +45,23 @@ def parse_lanes(text: str) -> list[LoadLane]:
 
 def lanes_option(lanes: list[LoadLane]) -> str:
     return ",".join(lane.spec() for lane in lanes)
+
+
+def parse_rates(text: str, lanes: list[LoadLane]) -> dict[str, float]:
+    """`solo=0.1,gevent=1.5`: requests per second for each lane (empty: none given)."""
+    rates: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = 0.0
+        if not NAME.match(name) or not 0 < rate <= 1000:
+            raise ValueError(
+                f"--rates: {item!r} is not name=REQUESTS_PER_SECOND (a rate above 0, at most 1000)"
+            )
+        rates[name] = rate
+    names = sorted(lane.name for lane in lanes)
+    if rates and sorted(rates) != names:
+        raise ValueError(f"--rates: give a rate for every lane ({names}), got {sorted(rates)}")
+    return rates

@@ -76,9 +76,13 @@ def load_facts(load: LoadResult) -> list[str]:
         bounds.append(f"failure ratio <= {thresholds['max_fail_ratio']:g}")
     if thresholds.get("max_lateness_p95_s") is not None:
         bounds.append(f"delivery-lateness p95 <= {thresholds['max_lateness_p95_s']:g} s")
+    pace = f"one request each every {spec['pace_s']:g} s"
+    if spec.get("rates"):  # a capacity step: each lane at its own rate
+        rates = ", ".join(f"{lane} {rate:.3g}" for lane, rate in spec["rates"].items())
+        pace = f"sharing their lane's rate ({rates} requests/s)"
     facts = [
-        f"{spec['users']} users per lane ({spec['shape']}), one request each every "
-        f"{spec['pace_s']:g} s, {spec['fixtures_share']:.0%} of them fixtures, for "
+        f"{spec['users']} users per lane ({spec['shape']}), {pace}, "
+        f"{spec['fixtures_share']:.0%} of them fixtures, for "
         f"{spec['run_time_s']:g} s; {spec['workers'] or 'no'} Locust workers",
         "thresholds (lanes expected to pass): " + (", ".join(bounds) or "none"),
         f"Locust's exit status: {'-' if load.exit_code is None else load.exit_code}",
