@@ -67,6 +67,7 @@ class Nemesis:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._record: list[dict[str, Any]] = []
+        self._busy = 0  # faults begun and not done
 
     def start_lane(self, lane: str) -> None:
         """The lane's requests were just answered: inject its faults `at_s` after now."""
@@ -91,6 +92,11 @@ class Nemesis:
 
     def done(self) -> bool:
         return not any(thread.is_alive() for thread in self._threads)
+
+    def busy(self) -> bool:
+        """A fault has begun and is not done yet: a worker starting, a window open."""
+        with self._lock:
+            return self._busy > 0
 
     def cancel(self) -> None:
         """Inject nothing more and close any open window; a fault already begun finishes
@@ -132,6 +138,8 @@ class Nemesis:
                     return  # the faults after it wait for it: none of them happens
                 entry["scheduled_at"] = fired
             entry["begun_at"] = time.time()
+            with self._lock:
+                self._busy += 1
             try:
                 if name is None:
                     entry |= self._inject_stack(fault)
@@ -143,6 +151,9 @@ class Nemesis:
                 else:  # one line: a worker that did not start carries its whole output
                     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     entry["error"] = f"{type(exc).__name__}: {first_line}"
+            finally:
+                with self._lock:
+                    self._busy -= 1
             self._keep(entry)
 
     def _keep(self, entry: dict[str, Any]) -> None:
@@ -207,12 +218,27 @@ class Nemesis:
             with self._lock:
                 self._frozen.setdefault(lane.name, []).append(worker)
             return {"pid": worker.pid}
+        if fault.action == "restart-worker":
+            return self._restart_worker(lane, fault)
         worker = _oldest(lane)
         if fault.action == "kill-worker":
             worker.kill()  # as the OOM killer or a stop timeout would
         else:
             worker.stop(grace_s=fault.grace)
         return {"pid": worker.pid, "exit_code": worker.returncode}
+
+    def _restart_worker(self, lane: Lane, fault: Fault) -> dict[str, Any]:
+        """Stop the lane's running worker warm, if one still runs, then start a new one;
+        recorded as `restart-broker` is: `pid` (the old one's, None if none ran), `new_pid`.
+
+        The old one goes first: two live workers with a short visibility timeout each
+        send the parts the other holds (kombu #337), which is not the restart measured.
+        """
+        old = lane.oldest_running_worker()
+        exit_code = None if old is None else old.stop(grace_s=fault.grace)
+        new = self._stack.start_worker(lane.name)
+        pid = None if old is None else old.pid
+        return {"pid": pid, "exit_code": exit_code, "new_pid": new.pid}
 
     def _oldest_unfrozen(self, lane: Lane) -> Worker:
         with self._lock:

@@ -103,6 +103,12 @@ class Proxy:
             self._reset(*pair)
         if self._flowing is not None:
             self._flowing.set()
+        # The connections' own tasks end with the loop's: wait them out, or the loop closes
+        # on them pending ("Task was destroyed but it is pending!").
+        handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     @staticmethod
     def _reset(*writers: asyncio.StreamWriter) -> None:

@@ -374,6 +374,8 @@ def describe_fault(fault: dict[str, Any], trigger_at: float | None) -> str:
         text += f" (pid {fault['pid']}" + (
             f", then {fault['new_pid']})" if fault.get("new_pid") else ")"
         )
+    elif fault.get("new_pid"):  # a worker restarted after the old one had exited
+        text += f" (none running, then pid {fault['new_pid']})"
     if zero is not None and begun_at is not None and done_at is not None:
         text += f" at {begun_at - zero:.2f}-{done_at - zero:.2f} s"
     if zero is not None and fault.get("scheduled_at") is not None:

@@ -37,6 +37,7 @@ from mock_meta_api.config import (
 )
 
 from .bot.settings import BotSettings, Pool
+from .capacity.settings import CapacitySettings
 from .load.shapes import Shape
 from .stack.external import External
 from .stack.spec import (
@@ -143,18 +144,20 @@ class Flow(_Strict):
 
 
 class Tolerances(_Strict):
-    """What the checks accept; each bound is in seconds and scales with the run."""
+    """What the checks accept, in seconds; each bound but `early_s` scales with the run."""
 
     on_time_s: Annotated[float, Field(gt=0, le=3600)] = Field(
         description="A part reaching the API later than this after its due time is late."
     )
     early_s: Seconds = Field(
-        default=0.05, description="A part reaching the API this much before its due time is early."
+        default=0.05,
+        description="A part reaching the API this much before its due time is early. Not "
+        "scaled: how early a timer fires is clock noise, the same at any time scale.",
     )
     missing_after_s: Annotated[float, Field(gt=0, le=24 * 3600)] = Field(
         default=30.0,
-        description="The run waits this long after the last due time; a part not at the API "
-        "by then is missing.",
+        description="The run waits this long after the last due time (or after a fault still "
+        "being done then); a part not at the API by then is missing.",
     )
     order_by: Literal["api_receipt", "api_response"] = Field(
         default="api_receipt",
@@ -281,6 +284,7 @@ FaultAction = Literal[
     "kill-worker",
     "stop-worker",
     "start-worker",
+    "restart-worker",
     "freeze-worker",
     "thaw-worker",
     "api-outage",
@@ -320,6 +324,7 @@ FAULT_FIELDS: dict[str, frozenset[str]] = {
     "kill-worker": frozenset(),
     "stop-worker": frozenset({"grace_s"}),
     "start-worker": frozenset(),
+    "restart-worker": frozenset({"grace_s"}),
     "freeze-worker": frozenset(),
     "thaw-worker": frozenset(),
     "api-outage": frozenset({"duration_s", "answer"}),
@@ -349,6 +354,8 @@ class Fault(_Strict):
       as `docker stop` and Kubernetes do.
     - `start-worker`: start one more worker for the lane: a supervisor's restart, or the
       new worker of a rolling deploy. The fault is done once the worker is ready.
+    - `restart-worker`: `stop-worker` on it if one still runs, then `start-worker`: a
+      supervisor's (or an operator's) restart, whether the old worker died or not.
     - `freeze-worker` / `thaw-worker`: SIGSTOP it and its pool processes (a stalled VM, a
       long GC pause, `docker pause`), and SIGCONT the workers frozen before.
 
@@ -388,7 +395,8 @@ class Fault(_Strict):
     action: FaultAction
     lane: str | None = Field(default=None, description="The lane; omitted: every lane.")
     grace_s: Annotated[float, Field(ge=0)] | None = Field(
-        default=None, description=f"stop-worker only; default {DEFAULT_GRACE_S:g} s."
+        default=None,
+        description=f"stop-worker and restart-worker; default {DEFAULT_GRACE_S:g} s.",
     )
     duration_s: Annotated[float, Field(gt=0, le=24 * 3600)] | None = Field(
         default=None, description="How long a window lasts (api-*, stop-broker)."
@@ -492,7 +500,23 @@ class Load(_Strict):
     workers: Annotated[int, Field(ge=0, le=8)] = Field(
         default=0, description="Locust worker processes under a master; 0: one process."
     )
+    rates: dict[str, Annotated[float, Field(gt=0, le=1000)]] = Field(
+        default_factory=dict,
+        description="Requests per second for each lane, each its own (a capacity step); "
+        "the lane's users share its rate and `pace_s` is unused. Empty: every lane gets "
+        "`users` / `pace_s`.",
+    )
     thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    @model_validator(mode="after")
+    def _rates_steady(self) -> Load:
+        """A rate per lane is an open-loop load: its users are pinned to their lane, which
+        a shape that stops users, or workers that each number their own, would unbalance."""
+        if self.rates and self.shape != "steady":
+            raise ValueError(f"rates need shape = 'steady' (got {self.shape!r})")
+        if self.rates and self.workers:
+            raise ValueError(f"rates need one Locust process: workers = 0 (got {self.workers})")
+        return self
 
     def scaled(self, x: float) -> Load:
         p95 = self.thresholds.max_lateness_p95_s
@@ -501,6 +525,7 @@ class Load(_Strict):
                 "run_time_s": self.run_time_s * x,
                 "pace_s": self.pace_s * x,
                 "spawn_rate": self.spawn_rate / x,
+                "rates": {lane: rate / x for lane, rate in self.rates.items()},
                 "thresholds": self.thresholds.model_copy(
                     update={"max_lateness_p95_s": None if p95 is None else p95 * x}
                 ),
@@ -536,6 +561,11 @@ class Scenario(_Strict):
     load: Load | None = Field(
         default=None, description="A Locust load test; unset: one request per recipient."
     )
+    capacity: CapacitySettings | None = Field(
+        default=None,
+        description="How `harness capacity` searches (unset: its defaults); `harness run` "
+        "ignores it.",
+    )
 
     @field_validator("settings")
     @classmethod
@@ -557,6 +587,11 @@ class Scenario(_Strict):
             raise ValueError(
                 "flow.recipients: a load test's users come from [load] (users per lane); "
                 f"remove recipients (got {self.flow.recipients})"
+            )
+        if self.load is not None and self.load.rates and set(self.load.rates) != set(names):
+            raise ValueError(
+                f"load.rates: give a rate for every lane and no other; lanes: {names}, "
+                f"rates for: {sorted(self.load.rates)}"
             )
         external = [lane.name for lane in self.lanes if lane.external is not None]
         if self.load is not None and external:
@@ -674,7 +709,6 @@ class Scenario(_Strict):
         tolerances = self.tolerances.model_copy(
             update={
                 "on_time_s": self.tolerances.on_time_s * x,
-                "early_s": self.tolerances.early_s * x,
                 "missing_after_s": self.tolerances.missing_after_s * x,
             }
         )
@@ -712,6 +746,7 @@ class Scenario(_Strict):
                 "api": _scaled_behaviours(self.api, x),
                 "faults": [_scaled_fault(f, x) for f in self.faults],
                 "load": None if self.load is None else self.load.scaled(x),
+                "capacity": None if self.capacity is None else self.capacity.scaled(x),
                 "rabbitmq": self.rabbitmq.model_copy(
                     update={
                         "consumer_timeout_s": self.rabbitmq.consumer_timeout_s * x,

@@ -376,29 +376,64 @@ class LocalStack:
         return worker
 
     def stop_broker(self, keep_data: bool) -> int:
-        """Stop the embedded broker (saved first with `keep_data`, else emptied); its PID."""
-        if self.broker is None or self.broker.process is None:
-            raise brokers.BrokerError("the broker is external: only an embedded one is restarted")
-        pid = self.broker.process.pid
-        brokers.shut_down(self.broker, keep_data)
-        return pid
+        """Stop every broker the harness owns that a lane uses: the embedded Valkey (saved
+        first with `keep_data`, else emptied) and its RabbitMQ node (with its database, or
+        without). The PID of the Valkey, or of the node when no lane is on Valkey."""
+        valkey, rabbit = self._owned_brokers()
+        pids: list[int] = []
+        if valkey:
+            if self.broker is None or self.broker.process is None:
+                raise brokers.BrokerError(
+                    "the broker is external: only an embedded one is restarted"
+                )
+            pids.append(self.broker.process.pid)
+            brokers.shut_down(self.broker, keep_data)
+        if rabbit:
+            assert self.rabbit is not None
+            pids.append(self.rabbit.server.pid)
+            rabbitmq.shut_down(self.rabbit, keep_data)
+        if not pids:
+            raise brokers.BrokerError("no lane runs on a broker the harness started")
+        return pids[0]
 
     def start_broker(self) -> int:
-        """Start the embedded broker again on its port, with what `stop_broker` kept; its PID."""
-        assert self.broker is not None
+        """Start again what `stop_broker` stopped, on the same ports, with what it kept; the
+        PID of the Valkey, or of the RabbitMQ node when no lane is on Valkey."""
+        valkey, rabbit = self._owned_brokers()
         with self._lock:
             if self._stopping:
                 raise StackStopped("not starting the broker: the stack is stopping")
             self._broker_starts += 1
-            name = f"broker.{self._broker_starts}"
-        brokers.start_again(
-            self.broker,
-            self.run_dir / f"{name}.log",
-            timeout_s=self.spec.start_timeout_s,
-            on_start=lambda process: self._own(name, process),
-        )
-        assert self.broker.process is not None
-        return self.broker.process.pid
+            count = self._broker_starts
+        pids: list[int] = []
+        if valkey:
+            assert self.broker is not None
+            name = f"broker.{count}"
+            brokers.start_again(
+                self.broker,
+                self.run_dir / f"{name}.log",
+                timeout_s=self.spec.start_timeout_s,
+                on_start=lambda process: self._own(name, process),
+            )
+            assert self.broker.process is not None
+            pids.append(self.broker.process.pid)
+        if rabbit:
+            assert self.rabbit is not None
+            node = f"rabbitmq.{count}"
+            rabbitmq.start_again(
+                self.rabbit,
+                self.run_dir / f"{node}.log",
+                timeout_s=self.spec.start_timeout_s,
+                on_start=lambda process: self._own(node, process),
+            )
+            pids.append(self.rabbit.server.pid)
+        return pids[0]
+
+    def _owned_brokers(self) -> tuple[bool, bool]:
+        """(a lane is on the embedded Valkey, a lane is on the RabbitMQ node started here)."""
+        lanes = self.spec.lanes
+        valkey = any(lane.broker == "valkey" for lane in lanes)
+        return valkey, self.rabbit is not None
 
     def _spawn(
         self,

@@ -7,7 +7,9 @@ the run directory, an Erlang cookie it writes, no plugins (management off), and 
 `epmd` on a free port, so the machine's RabbitMQ node and its epmd are never touched.
 Readiness is the server's own "completed with N plugins" line, then an AMQP handshake,
 both under the start deadline. It is stopped by PID like every other process: the node
-(SIGTERM, a clean stop in about a second), then its epmd.
+(SIGTERM, a clean stop in about a second), then its epmd. A broker fault stops the node
+alone and starts it again with the same name, ports and files (its epmd stays up), with
+its database or without it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import re
 import secrets
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,7 @@ START_ATTEMPTS = 3  # a free port may be taken before the node binds it
 AMQP_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_CONSUMER_TIMEOUT_S = 1800.0  # RabbitMQ's own default: 30 min
 DEFAULT_CHECK_INTERVAL_S = 60.0  # rabbit's channel_tick_interval: consumer timeouts checked
+STOP_GRACE_S = 15.0  # a clean stop takes about a second; SIGKILL after this
 
 
 def server_binary() -> Path:
@@ -86,9 +90,48 @@ class RabbitNode:
     def stop(self) -> None:
         """The node first (it unregisters from epmd), then its own epmd."""
         try:
-            self.server.stop(grace_s=15.0)
+            self.server.stop(grace_s=STOP_GRACE_S)
         finally:
             self.epmd.stop()
+
+
+def shut_down(rabbit: RabbitNode, keep_data: bool) -> None:
+    """Stop the node alone (SIGTERM: durable queues and persistent messages are on disk);
+    without `keep_data` its database is removed, so it comes back empty."""
+    rabbit.server.stop(grace_s=STOP_GRACE_S)
+    if not keep_data:
+        database = Path(rabbit.env["RABBITMQ_MNESIA_BASE"])
+        shutil.rmtree(database)
+        database.mkdir()
+
+
+def start_again(
+    rabbit: RabbitNode,
+    log_path: Path,
+    timeout_s: float = 60.0,
+    on_start: Callable[[ServerProcess], None] | None = None,
+) -> None:
+    """Start the node again with its name, ports, config and epmd (clients keep their URL),
+    ready once it answers AMQP. A port may be held for a moment by the old node's
+    sockets: try again until `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            rabbit.server = start_server(
+                [str(server_binary())],
+                RABBITMQ_READY,
+                timeout_s=max(1.0, deadline - time.monotonic()),
+                env=rabbit.env,
+                log_path=log_path,
+                on_start=on_start,
+            )
+            break
+        except ServerStartError as exc:
+            if time.monotonic() > deadline:
+                message = f"rabbitmq-server did not start again: {str(exc)[-2000:]}"
+                raise BrokerError(message) from None
+            time.sleep(0.5)  # bounded by the deadline
+    probe(rabbit.url, timeout_s=min(timeout_s, 10.0))
 
 
 def node_config(consumer_timeout_s: float, check_interval_s: float) -> tuple[str, str]:

@@ -10,7 +10,13 @@ from __future__ import annotations
 import pytest
 
 from harness.run import RunOutcome
-from tests.pools.conftest import assert_as_expected, assert_exactly_once_in_order_on_time, parts
+from tests.pools.conftest import (
+    assert_as_expected,
+    assert_exactly_once_in_order_on_time,
+    assert_held_parts_never_run,
+    assert_twice_only_where_the_ack_was_lost,
+    parts,
+)
 
 from .conftest import RunScenario, faults, received_per_part
 
@@ -40,13 +46,8 @@ def test_each_lane_records_its_broker(outcome: RunOutcome) -> None:
 
 def test_on_redis_a_killed_worker_never_runs_the_parts_it_received(outcome: RunOutcome) -> None:
     lane = "killed-valkey"
-    kill_at = faults(outcome, lane)["kill-worker"]["begun_at"]
-    after = [m for m in parts(outcome, lane) if m.due is not None and m.due > kill_at]
-    assert after
-    for message in after:
-        assert message.received is not None, f"part {message.seq}"
-        assert message.started is None, f"part {message.seq}"
-        assert message.accepted == 0, f"part {message.seq}"
+    done = faults(outcome, lane)
+    assert_held_parts_never_run(outcome, lane, done["kill-worker"], done["start-worker"])
     assert_as_expected(outcome, lane)
 
 
@@ -55,11 +56,13 @@ def test_on_rabbitmq_the_killed_workers_parts_are_requeued_and_sent_once(
     outcome: RunOutcome, lane: str
 ) -> None:
     """RabbitMQ hands every part the killed worker held unacknowledged to the restarted
-    worker, which sends it: none lost, none twice."""
+    worker, which sends it: none lost. Only a part whose send the kill met may go out
+    twice (its ack did not count: seen once at time scale 0.25 on a loaded machine)."""
     done = faults(outcome, lane)
     kill, start = done["kill-worker"], done["start-worker"]
     history = parts(outcome, lane)
-    assert [m.accepted for m in history] == [1] * outcome.scenario.expected_messages
+    assert all(m.accepted >= 1 for m in history), [m.accepted for m in history]
+    assert_twice_only_where_the_ack_was_lost(outcome, lane, stopped_by=kill, restart=start)
     received = received_per_part(outcome, lane)
     after = [m for m in history if m.due is not None and m.due > kill["begun_at"]]
     assert after
@@ -67,7 +70,8 @@ def test_on_rabbitmq_the_killed_workers_parts_are_requeued_and_sent_once(
     for message in after:
         pids = [event["pid"] for event in received[message.message_id]]
         assert pids[-1] == start["pid"], f"part {message.seq} was never redelivered"
-        assert message.worker_pids == [start["pid"]], f"part {message.seq}"
+        sent_by = {start["pid"]} if message.accepted == 1 else {kill["pid"], start["pid"]}
+        assert set(message.worker_pids) == sent_by, f"part {message.seq}"
         redelivered += pids[0] == kill["pid"]
     assert redelivered, "the killed worker held none of the parts"
     assert_as_expected(outcome, lane)

@@ -11,7 +11,11 @@ from importlib import metadata
 import pytest
 
 from harness.run import RunOutcome
-from tests.pools.conftest import assert_as_expected, assert_exactly_once_in_order_on_time, parts
+from tests.pools.conftest import (
+    assert_as_expected,
+    assert_exactly_once_in_order_on_time,
+    assert_held_parts_never_run,
+)
 
 from .conftest import RunScenario, faults
 
@@ -44,10 +48,6 @@ def test_a_killed_worker_loses_the_parts_it_received_on_every_release(
     outcome: RunOutcome, release: str
 ) -> None:
     lane = f"killed-{release}"
-    kill_at = faults(outcome, lane)["kill-worker"]["begun_at"]
-    after = [m for m in parts(outcome, lane) if m.due is not None and m.due > kill_at]
-    assert after
-    for message in after:
-        assert message.received is not None, f"part {message.seq}"
-        assert message.started is None, f"part {message.seq}"
+    done = faults(outcome, lane)
+    assert_held_parts_never_run(outcome, lane, done["kill-worker"], done["start-worker"])
     assert_as_expected(outcome, lane)

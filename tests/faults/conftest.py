@@ -13,12 +13,21 @@ from tests.pools.conftest import (  # run_shipped is a fixture, used by name
     POOLS,
     RunScenario,
     assert_as_expected,
+    assert_twice_only_where_the_ack_was_lost,
     each_pool,
     parts,
     run_shipped,
 )
 
-__all__ = ["POOLS", "RunScenario", "assert_as_expected", "each_pool", "parts", "run_shipped"]
+__all__ = [
+    "POOLS",
+    "RunScenario",
+    "assert_as_expected",
+    "assert_twice_only_where_the_ack_was_lost",
+    "each_pool",
+    "parts",
+    "run_shipped",
+]
 
 
 def ledger(outcome: RunOutcome, lane: str) -> LedgerCounts:

@@ -25,7 +25,7 @@ from harness.waiting import wait_for
 
 from .test_stack_lifecycle import STOP_DEADLINE_S, survivors
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.lifecycle]
 
 HARNESS = [sys.executable, "-m", "harness"]
 ENV = {**os.environ, "COLUMNS": "200"}  # wide enough that no table row wraps

@@ -125,7 +125,12 @@ def test_worker_events_tell_which_pool_ran_each_part(stack: LocalStack, lane_nam
     with httpx.Client(timeout=10) as client:
         inbound_id = trigger(lane, client, user=1)
     records = delivered(lane, correlation_for(inbound_id))
-    events = events_by_message(lane)
+    events = wait_for(  # a part is marked sent before its task's postrun event is written
+        lambda: events_by_message(lane),
+        lambda grouped: all(len(grouped.get(r.message_id, [])) >= 3 for r in records),
+        timeout_s=DELIVERY_DEADLINE_S,
+        what=f"lane {lane.name}: every part's finished event",
+    )
     for record in records:
         kinds = [event["event"] for event in events[record.message_id]]
         assert kinds == ["received", "started", "finished"], (record.seq, kinds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import pytest
 
 from harness.nemesis import Nemesis
 from harness.processes import ServerProcess, start_server
+from harness.results import describe_fault
 from harness.scenario import Scenario, parse_scenario
 from harness.waiting import DeadlineExceeded, wait_for
 
@@ -107,6 +109,59 @@ def test_a_rolling_restart_starts_the_new_worker_then_stops_the_oldest(stack: Fa
     assert start["begun_at"] >= start["scheduled_at"]
     assert not old.alive()
     assert new.alive()
+
+
+@pytest.mark.parametrize("old_worker", ["running", "dead"])
+def test_a_restart_stops_the_old_worker_if_it_runs_then_starts_a_new_one(
+    stack: FakeStack, old_worker: str
+) -> None:
+    old = stack.lanes["a"].workers[0]
+    if old_worker == "dead":
+        old.kill()
+    faults = '[[faults]]\nat_s = 0\naction = "restart-worker"\nlane = "a"\ngrace_s = 1\n'
+    nemesis = Nemesis(stack, scenario(faults))  # type: ignore[arg-type]
+
+    nemesis.start_lane("a")
+    wait_for(nemesis.done, timeout_s=20, interval_s=0.05, what="the restart")
+
+    (restart,) = nemesis.injected()
+    old_gone, new = stack.lanes["a"].workers
+    assert old_gone is old
+    assert not old.alive()
+    assert new.alive()
+    assert "error" not in restart, restart
+    assert restart["new_pid"] == new.pid
+    if old_worker == "running":  # stopped by the restart: SIGTERM, answered by exiting
+        assert (restart["pid"], restart["exit_code"]) == (old.pid, -15)
+        assert describe_fault(restart, None).startswith(f"restart-worker a (pid {old.pid}, then")
+    else:
+        assert (restart["pid"], restart["exit_code"]) == (None, None)
+        assert f"(none running, then pid {new.pid})" in describe_fault(restart, None)
+
+
+def test_the_nemesis_is_busy_while_a_fault_is_being_done(stack: FakeStack) -> None:
+    """The run's deadline waits for a fault in progress (a worker slow to start)."""
+    release = threading.Event()
+    start_worker = stack.start_worker
+
+    def slow_start(name: str) -> ServerProcess:
+        release.wait(timeout=20)
+        return start_worker(name)
+
+    stack.start_worker = slow_start  # type: ignore[method-assign]
+    faults = '[[faults]]\nat_s = 0\naction = "start-worker"\nlane = "a"\n'
+    nemesis = Nemesis(stack, scenario(faults))  # type: ignore[arg-type]
+    assert not nemesis.busy()
+
+    nemesis.start_lane("a")
+    wait_for(nemesis.busy, timeout_s=5, interval_s=0.01, what="the start begun")
+    assert not nemesis.done()
+    release.set()
+    wait_for(nemesis.done, timeout_s=20, interval_s=0.05, what="the start done")
+
+    assert not nemesis.busy()
+    (start,) = nemesis.injected()
+    assert "error" not in start, start
 
 
 def test_a_fault_that_cannot_be_done_is_recorded_and_the_others_still_happen(

@@ -22,7 +22,7 @@ from harness.processes import ServerProcess, ServerStartError, start_server
 from harness.stack import LaneSpec, LocalStack, StackSpec
 from harness.waiting import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.lifecycle]
 
 PREFORK = LaneSpec(name="prefork", pool="prefork", concurrency=2)
 STOP_DEADLINE_S = 60

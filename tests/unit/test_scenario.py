@@ -122,7 +122,7 @@ def test_shipped_scenario_loads_and_runs_at_a_quarter_of_the_time(name: str) -> 
 
 
 def test_scaling_reaches_every_duration() -> None:
-    """At 0.5: durations halve, rates double, everything else stays as written."""
+    """At 0.5: durations halve, rates double, everything else (early_s too) stays as written."""
     scenario = scaling_scenario()
 
     half = scenario.scaled(0.5)
@@ -132,7 +132,7 @@ def test_scaling_reaches_every_duration() -> None:
     assert half.expected_messages == scenario.expected_messages == 8
     assert half.env["FIXTURES_SPACING_S"] == "1.0"  # the bot is told the scaled spacing
     assert half.tolerances == scenario.tolerances.model_copy(
-        update={"on_time_s": 1.0, "early_s": 0.05, "missing_after_s": 15.0}
+        update={"on_time_s": 1.0, "missing_after_s": 15.0}  # early_s is clock noise: not scaled
     )
     assert half.settings == {
         "SEND_RETRY_BACKOFF_S": 0.5,
@@ -482,12 +482,19 @@ SOLO = 'name = "solo"\npool = "solo"\n'
         ),
         pytest.param(
             VALID + '\n[[faults]]\nat_s = 3.0\naction = "kill-worker"\ngrace_s = 5\n',
-            ["faults.0: ", "grace_s applies to stop-worker only, not to kill-worker"],
+            [
+                "faults.0: ",
+                "grace_s applies to stop-worker and restart-worker only, not to kill-worker",
+            ],
             id="grace-on-a-kill",
         ),
         pytest.param(
             VALID + '\n[[faults]]\nat_s = 3.0\naction = "reboot-host"\n',
-            ["faults.0.action: ", "'kill-worker', 'stop-worker', 'start-worker'", "'stop-broker'"],
+            [
+                "faults.0.action: ",
+                "'kill-worker', 'stop-worker', 'start-worker', 'restart-worker'",
+                "'stop-broker'",
+            ],
             id="unknown-fault",
         ),
         pytest.param(
@@ -738,7 +745,8 @@ def test_a_triggered_fault_is_not_scaled_and_sorts_first() -> None:
 
 
 def test_broker_faults_are_refused_where_they_would_not_strike() -> None:
-    """They restart the embedded Valkey: not an external broker, nor a lane's RabbitMQ."""
+    """They restart the brokers the harness starts (the embedded Valkey, its own RabbitMQ
+    node): not an external broker, nor a RabbitMQ at a URL."""
     from harness.run import check_broker
 
     fault = '\n[[faults]]\nat_s = 1\naction = "restart-broker"\n'
@@ -747,5 +755,9 @@ def test_broker_faults_are_refused_where_they_would_not_strike() -> None:
     with pytest.raises(ScenarioError, match="run it without --broker-url"):
         check_broker(scenario, "redis://127.0.0.1:6379/0")
     rabbit = VALID.replace('pool = "solo"', 'pool = "solo"\nbroker = "rabbitmq"', 1)
-    with pytest.raises(ScenarioError, match=r"lanes \['solo'\] run on another broker"):
-        check_broker(parse_scenario(rabbit + fault, "broker.toml"), None)
+    check_broker(parse_scenario(rabbit + fault, "broker.toml"), None)  # its own node
+    at_url = rabbit.replace(
+        'broker = "rabbitmq"', 'broker = "rabbitmq"\nbroker_url = "amqp://127.0.0.1:5672//"', 1
+    )
+    with pytest.raises(ScenarioError, match=r"lanes \['solo'\] run on a broker at a URL"):
+        check_broker(parse_scenario(at_url + fault, "broker.toml"), None)

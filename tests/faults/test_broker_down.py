@@ -1,0 +1,80 @@
+"""The broker down for a window and back with its data: the prefork, threads and gevent
+workers lose the ETA parts they held (unacked in Redis for an hour); a short visibility
+timeout and a worker restart send them late on solo, prefork and threads."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.run import RunOutcome
+
+from .conftest import (
+    RunScenario,
+    assert_as_expected,
+    assert_twice_only_where_the_ack_was_lost,
+    fault_of,
+    ledger,
+    parts,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def down(run_shipped: RunScenario) -> RunOutcome:
+    return run_shipped("broker-down", 0.25)
+
+
+def test_the_broker_came_back_with_its_data_after_the_window(down: RunOutcome) -> None:
+    fault = fault_of(down, "stop-broker", None)
+    assert fault["keep_data"] is True
+    assert fault["new_pid"] != fault["pid"]
+    assert fault["down_s"] >= fault["duration_s"]
+    assert (down.run_dir / "dump.rdb").exists()
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads", "gevent"])
+def test_the_parts_the_worker_held_are_lost(down: RunOutcome, pool: str) -> None:
+    fault = fault_of(down, "stop-broker", None)
+    book = ledger(down, pool)
+    assert book.lost >= 1
+    assert book.failed == 0
+    # Received before the broker went down, never started: held, then dropped.
+    assert book.lost_at["received"] == book.lost, book.lost_at
+    for m in parts(down, pool):
+        if m.accepted:
+            assert m.api_received_at is not None
+            assert m.api_received_at < fault["done_at"], f"part {m.seq} sent after the outage"
+        else:
+            assert m.received is not None
+            assert m.received < fault["begun_at"], f"part {m.seq}"
+    assert_as_expected(down, pool)
+
+
+@pytest.mark.parametrize("pool", ["solo", "prefork", "threads"])
+def test_a_worker_restart_with_a_short_visibility_timeout_sends_them_late(
+    down: RunOutcome, pool: str
+) -> None:
+    lane = f"{pool}-restarted"
+    outage = fault_of(down, "stop-broker", None)
+    restart = fault_of(down, "restart-worker", lane)
+    assert restart["new_pid"] != restart["pid"]
+    book = ledger(down, lane)
+    assert (book.failed, book.lost) == (0, 0)
+    assert_twice_only_where_the_ack_was_lost(down, lane, outage, restart)
+    assert book.late >= 1
+    on_time_s = down.scenario.tolerances.on_time_s
+    for m in parts(down, lane):
+        assert m.api_received_at is not None
+        assert m.due is not None
+        if m.lateness_s is not None and m.lateness_s > on_time_s:
+            # Due once the outage had begun; sent after it ended, by whichever worker ran.
+            assert m.due > outage["begun_at"], f"part {m.seq}"
+            assert m.api_received_at >= outage["done_at"], f"part {m.seq}"
+    # And one due in the outage, at least, is among them.
+    assert any(
+        outage["begun_at"] < m.due < outage["done_at"] and m.lateness_s > on_time_s
+        for m in parts(down, lane)
+        if m.due is not None and m.lateness_s is not None
+    )
+    assert_as_expected(down, lane)
