@@ -1,7 +1,8 @@
 """History for a bot the harness did not write: the mock's journal and Celery's task events.
 
 No outbox: a part's due time comes from the lane's schedule (when the bot queued the
-request's first part, as its task-received event says, plus `seq * spacing_s`), which
+request's first part, as its tasks' ETAs and task-received events and the API's first
+receipt bound it, plus `seq * spacing_s`), which
 part a sent text is from the lane's rule (a regex over the text, or the order of distinct
 texts), and when its task was received, started and finished from Celery's own events
 (task-received / started / succeeded / failed / retried). Tasks are matched to parts by
@@ -100,6 +101,10 @@ def build_external_history(
         digits = _digits(text)
         return next((r for number, r in by_recipient.items() if number and number in digits), None)
 
+    def request_sent_to(sent: dict[str, Any]) -> SentRequest | None:
+        request = by_recipient.get(_digits(sent.get("recipient")))
+        return requests[0] if request is None and len(requests) == 1 else request
+
     # -- Celery's task events, per task and per request.
     tasks: dict[str, _Task] = {}
     for event in task_events:
@@ -116,17 +121,24 @@ def build_external_history(
     # counts from its outbox's queued_at: the webhook's own time is not lateness. Celery
     # stamps each countdown task with eta = queued + countdown, so the n-th task in ETA
     # order says when it was queued; a worker that consumes late receives late, so the
-    # task-received times only bound it from above. Nothing received: when it was posted.
-    def anchor_of(found: list[_Task]) -> float | None:
+    # task-received times only bound it from above, and so does the API's first receipt of
+    # any of its parts (nothing reaches the API before it is queued; a bot descheduled
+    # between queuing part 0 and part 1 stamps part 1 after part 0 was sent). Nothing
+    # received: when it was posted.
+    def anchor_of(correlation: str, found: list[_Task]) -> float | None:
         queued = [
             task.eta - n * spacing_s
             for n, task in enumerate(sorted(found, key=lambda t: t.order_key))
             if task.eta is not None
         ]
         received = [t for task in found for t in task.times("task-received")]
-        return min(queued + received, default=None)
+        return min(queued + received + api_receipts[correlation], default=None)
 
-    anchors = {correlation: anchor_of(found) for correlation, found in per_request.items()}
+    api_receipts: dict[str, list[float]] = defaultdict(list)
+    for sent in journal:
+        if (request := request_sent_to(sent)) is not None:
+            api_receipts[request.correlation_id].append(float(sent["received_at"]))
+    anchors = {c: anchor_of(c, found) for c, found in per_request.items()}
     records: dict[tuple[str, int], MessageHistory] = {}
 
     def record(request: SentRequest, seq: int) -> MessageHistory:
@@ -172,9 +184,7 @@ def build_external_history(
     unmatched: list[str] = []
     texts: dict[str, dict[str, int]] = defaultdict(dict)  # per request: text -> order seen
     for sent in sorted(journal, key=lambda e: e["received_at"]):
-        request = by_recipient.get(_digits(sent.get("recipient")))
-        if request is None and len(requests) == 1:
-            request = requests[0]
+        request = request_sent_to(sent)
         if request is None:
             continue
         body = sent.get("body")

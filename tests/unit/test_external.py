@@ -116,6 +116,18 @@ def test_parts_are_told_apart_by_the_regex_and_due_on_the_lane_s_schedule() -> N
     )
 
 
+def test_no_part_is_due_before_the_api_first_saw_one_of_them() -> None:
+    # Part 1's task stamped (eta - countdown) after part 0 was at the API, and part 0's
+    # own task-received never read: the schedule counts from the API's first receipt.
+    rule = External(worker=WORKER, webhook="x", part_regex=r"part (?P<seq>\d+) of", first_seq=1)
+    events = _task("b", 1, "2001-09-09T01:46:42.5+00:00", 1000000000.6)  # stamped at ...0.5
+    journal = [_sent("part 1 of 3", 1000000000.4), _sent("part 2 of 3", 1000000002.5)]
+    request = SentRequest("c0ffee", "447700000000", 1000000000.0)
+    found = build_external_history("mine", rule, [request], events, journal, spacing_s=2.0)
+    assert [m.due for m in found.history] == [1000000000.4, 1000000002.4]
+    assert [m.lateness_s for m in found.history] == [0.0, pytest.approx(0.1)]
+
+
 def test_without_a_regex_parts_are_the_order_of_distinct_texts() -> None:
     rule = External(worker=WORKER, webhook="x")
     journal = [_sent("hello", 1000.2), _sent("hello", 1000.3), _sent("bye", 1002.1)]
