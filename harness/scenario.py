@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -646,7 +647,7 @@ class Scenario(_Strict):
         """The command line's thresholds and Locust workers over the [load] table's."""
         if self.load is None:
             raise ScenarioError(
-                f"scenario {self.name!r} has no [load] table: --max-fail-ratio, "
+                f"{self.named} has no [load] table: --max-fail-ratio, "
                 "--max-lateness-p95 and --workers apply to load scenarios only"
             )
         thresholds = self.load.thresholds.model_dump()
@@ -683,13 +684,21 @@ class Scenario(_Strict):
         unknown = [name for name in names if name not in known]
         if unknown:
             raise ScenarioError(
-                f"scenario {self.name!r} has no lane or pool {unknown}; "
+                f"{self.named} has no lane or pool {unknown}; "
                 f"lanes: {', '.join(lane.name for lane in self.lanes)}"
             )
         kept = [lane for lane in self.lanes if lane.name in names or lane.pool in names]
         kept_names = {lane.name for lane in kept}
         faults = [f for f in self.faults if f.lane is None or f.lane in kept_names]
         return self.model_copy(update={"lanes": kept, "faults": faults})
+
+    _source: str | None = PrivateAttr(default=None)  # the file it was read from, if any
+
+    @property
+    def named(self) -> str:
+        """How an error names it: its file too, when it was read from one."""
+        named = f"scenario {self.name!r}"
+        return named if self._source is None else f"{self._source}: {named}"
 
     def scaled(self, time_scale: float | None = None) -> Scenario:
         """Every duration times `time_scale` (default: the file's), refused below the floors.
@@ -702,7 +711,7 @@ class Scenario(_Strict):
             raise ScenarioError(f"time scale must be above 0 and at most 100, got {x}")
         if self.min_time_scale is not None and x < self.min_time_scale:
             raise ScenarioError(
-                f"scenario {self.name!r} runs at a time scale of at least {self.min_time_scale:g} "
+                f"{self.named} runs at a time scale of at least {self.min_time_scale:g} "
                 f"(got {x:g}): a broker's own timer, which no scale changes, decides its verdicts"
             )
         flow = self.flow.model_copy(update={"spacing_s": self.flow.spacing_s * x})
@@ -729,7 +738,7 @@ class Scenario(_Strict):
         if below:  # the scale suggested must lift every bound, not only the first one named
             least = max(_least_scale(written, floor) for _, written, _, floor in floors)
             raise ScenarioError(
-                f"scenario {self.name!r}: time scale {x:g} makes {', and '.join(below)}; "
+                f"{self.named}: time scale {x:g} makes {', and '.join(below)}; "
                 "under these floors Celery's ETA timer and a cold worker would turn scheduling "
                 f"noise into verdicts; use a time scale of at least {least:f}"
             )
@@ -756,10 +765,12 @@ class Scenario(_Strict):
             }
         )
         try:  # scaled up, a duration may pass its bound (spacing_s at most 3600 s, ...)
-            return Scenario.model_validate(scaled.model_dump())
+            checked = Scenario.model_validate(scaled.model_dump())
         except ValidationError as exc:
-            source = f"scenario {self.name!r} at time scale {x:g}"
+            source = f"{self.named} at time scale {x:g}"
             raise ScenarioError(describe_validation_error(exc, source)) from None
+        checked._source = self._source
+        return checked
 
 
 def _scaled_fault(fault: Fault, x: float) -> Fault:
@@ -841,9 +852,11 @@ def parse_scenario(text: str, source: str) -> Scenario:
 def validate_scenario(data: dict[str, Any], source: str) -> Scenario:
     """A scenario from parsed TOML; every problem is named with `source` and the field."""
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(describe_validation_error(exc, source)) from None
+    scenario._source = source
+    return scenario
 
 
 def load_scenario(name_or_path: str) -> tuple[Scenario, str]:

@@ -182,6 +182,13 @@ def test_scenarios_command_names_the_file_for_any_value_anywhere(
             ["lanes.0.pool"],
             id="wrong-type",
         ),
+        pytest.param(  # valid as a table, refused only once scaled (found by the test above)
+            (SCENARIO_DIR / "incident.toml")
+            .read_bytes()
+            .replace(b"on_time_s = ", b"on_time_s = 0.25 #"),
+            ["tolerances.on_time_s 0.25 s", "below the 0.5 s floor", "time scale of at least 2"],
+            id="below-a-floor",
+        ),
     ],
 )
 def test_run_of_a_bad_file_is_one_clear_error_and_starts_nothing(
