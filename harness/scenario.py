@@ -694,6 +694,10 @@ class Scenario(_Strict):
 
     _source: str | None = PrivateAttr(default=None)  # the file it was read from, if any
 
+    def __eq__(self, other: object) -> bool:
+        """Its fields alone: where it was read from is not part of what it is."""
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
     @property
     def named(self) -> str:
         """How an error names it: its file too, when it was read from one."""
