@@ -12,10 +12,16 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from hypothesis import settings
 
 from harness.bot.settings import BotSettings, load_settings
 from harness.processes import STARTED
 from harness.stack import broker as brokers
+
+# Property tests: each local run tries new examples; `HYPOTHESIS_PROFILE=ci` (set by .ci/run)
+# tries the same ones on every run, so CI fails on a change, never on a draw.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # `pytester` runs a test session inside a test (e.g. a failing test must leave no process).
 pytest_plugins = ["pytester", "tests.signals"]
