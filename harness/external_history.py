@@ -122,9 +122,8 @@ def build_external_history(
     # stamps each countdown task with eta = queued + countdown, so the n-th task in ETA
     # order says when it was queued; a worker that consumes late receives late, so the
     # task-received times only bound it from above, and so does the API's first receipt of
-    # any of its parts (nothing reaches the API before it is queued; a bot descheduled
-    # between queuing part 0 and part 1 stamps part 1 after part 0 was sent). Nothing
-    # received: when it was posted.
+    # any of its parts: nothing reaches the API before it is queued. Nothing received:
+    # when it was posted.
     def anchor_of(correlation: str, found: list[_Task]) -> float | None:
         queued = [
             task.eta - n * spacing_s

@@ -568,6 +568,8 @@ class Scenario(_Strict):
         "ignores it.",
     )
 
+    _source: str | None = PrivateAttr(default=None)  # the file it was read from, if any
+
     @field_validator("settings")
     @classmethod
     def _shared_settings(cls, values: dict[str, SettingValue]) -> dict[str, SettingValue]:
@@ -691,8 +693,6 @@ class Scenario(_Strict):
         kept_names = {lane.name for lane in kept}
         faults = [f for f in self.faults if f.lane is None or f.lane in kept_names]
         return self.model_copy(update={"lanes": kept, "faults": faults})
-
-    _source: str | None = PrivateAttr(default=None)  # the file it was read from, if any
 
     def __eq__(self, other: object) -> bool:
         """Its fields alone: where it was read from is not part of what it is."""
