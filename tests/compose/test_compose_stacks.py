@@ -47,10 +47,11 @@ FILES = {
 FAIL_FAST_S = 15.0
 STACK_START_S = 120.0  # compose up --wait on a loaded 2-core machine, images present
 SCALE = 0.25
-# The backends are compared at half length: containers add the engine's own work (proxies,
-# healthchecks) to a 2-core machine, and a half-length run's on-time bound (1 s) leaves the
-# verdicts to the flow, not to how busy the machine is.
-COMPARED_SCALE = 0.5
+# The backends are compared at full length, the scenarios as written: containers add the
+# engine's own work (proxies, healthchecks) to a 2-core machine, and in CI, beside the
+# fault suite, a half-length run's on-time bound (1 s) made the first parts late on
+# compose (a cold worker received part 1 1.5 s after it was queued), not the flow.
+COMPARED_SCALE = 1.0
 # Shipped scenarios and the lanes run on both backends (solo and gevent at least).
 COMPARED = {
     "incident": ["solo", "gevent"],
