@@ -244,6 +244,7 @@ def outcomes(
     return runs
 
 
+@pytest.mark.compared
 @pytest.mark.parametrize("name", list(COMPARED))
 def test_a_scenario_on_compose_reaches_the_local_backends_verdicts(
     outcomes: dict[tuple[str, str], RunOutcome], docker_engine: docker.DockerClient, name: str
@@ -268,6 +269,7 @@ def test_a_scenario_on_compose_reaches_the_local_backends_verdicts(
         assert "ready." in (composed.run_dir / f"worker-{lane}.log").read_text()
 
 
+@pytest.mark.compared
 def test_faults_on_compose_act_on_the_worker_containers(
     outcomes: dict[tuple[str, str], RunOutcome],
 ) -> None:
