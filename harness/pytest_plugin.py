@@ -177,14 +177,13 @@ def _chosen_pools(
     """The lanes (by name) a run keeps; () keeps all. Skips the test when none is left."""
     if asked is None and option is None:
         return ()
-    names = {lane.name for lane in scenario.lanes} | {lane.pool for lane in scenario.lanes}
     if asked is not None:
-        unknown = sorted(set(asked) - names)
-        if unknown:
-            raise pytest.UsageError(
-                f"scenario {scenario.name!r} has no lane or pool {unknown}; "
-                f"lanes: {', '.join(lane.name for lane in scenario.lanes)}"
-            )
+        from .scenario import ScenarioError
+
+        try:
+            scenario.only(list(asked))  # refuses a lane or pool the scenario does not have
+        except ScenarioError as exc:
+            raise pytest.UsageError(str(exc)) from None
     kept = [
         lane.name
         for lane in scenario.lanes
