@@ -40,6 +40,7 @@ from mock_meta_api.config import (
 from .bot.settings import BotSettings, Pool
 from .capacity.settings import CapacitySettings
 from .load.shapes import Shape
+from .shipped import on_disk, scenario_dir
 from .stack.external import External
 from .stack.spec import (
     SETTING_NAMES,
@@ -56,7 +57,6 @@ from .stack.spec import (
 # under 0.5 s, or a spacing under 0.1 s, would turn scheduling noise into verdicts.
 MIN_SPACING_S = 0.1
 MIN_ON_TIME_S = 0.5
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 Reason = Literal["missing", "duplicated", "unexpected", "out-of-order", "late", "early"]
 Seconds = Annotated[float, Field(ge=0, le=24 * 3600)]
@@ -831,17 +831,20 @@ def scenario_path(name_or_path: str) -> Path:
         if not path.is_file():
             raise ScenarioError(f"{path}: no such scenario file")
         return path
-    shipped = SCENARIO_DIR / f"{name_or_path}.toml"
-    if not shipped.is_file():
+    if not scenario_dir().joinpath(f"{name_or_path}.toml").is_file():
         raise ScenarioError(
             f"no scenario named {name_or_path!r}; shipped: {', '.join(shipped_names())} "
             "(or give a path to a .toml file)"
         )
-    return shipped
+    return on_disk("scenarios", f"{name_or_path}.toml")
 
 
 def shipped_names() -> list[str]:
-    return sorted(path.stem for path in SCENARIO_DIR.glob("*.toml"))
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in scenario_dir().iterdir()
+        if entry.name.endswith(".toml")
+    )
 
 
 def parse_scenario(text: str, source: str) -> Scenario:

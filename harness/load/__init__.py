@@ -1,6 +1,7 @@
 """Load tests: Locust drives signed webhook traffic; delivery is judged like any run.
 
-`locustfile.py` at the repository root is the Locust side (it is the only module that
+`harness/shipped/locust/locustfile.py` (linked as `locustfile.py` at the repository
+root; `harness locust` runs it) is the Locust side (it is the only module that
 imports Locust, whose import monkey-patches with gevent). This package holds what it
 and the harness share without importing Locust: the load shapes, the delivery tracker
 that turns the mock's journal into Locust statistics, and the harness's runner that

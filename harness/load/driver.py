@@ -19,10 +19,10 @@ from typing import Any
 
 from ..processes import ServerProcess, start_server
 from ..scenario import Load
+from ..shipped import locustfile
 from ..stack.broker import free_port
 from .lanes import LoadLane, lanes_option
 
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "locustfile.py"
 STARTED = re.compile(r"Starting Locust \d")
 REQUESTS_LOG = "locust-requests.jsonl"
 SUMMARY = "locust-summary.json"
@@ -90,7 +90,7 @@ class LoadPlan:
 
 
 def locust_command(*options: str) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *options]
+    return [sys.executable, "-m", "locust", "-f", str(locustfile()), *options]
 
 
 @dataclass

@@ -38,12 +38,13 @@ from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_APP_SECRET
 
 from ..bot.settings import BotSettings
 from ..bot.store import Store
+from ..shipped import compose_dir
 from .backend import StackError, recipient_of
 from .broker import Broker
 from .local import VERIFY_TOKEN, interrupts_deferred
 from .spec import LaneSpec, StackSpec, phone_number_id, settings_from_env
 
-COMPOSE_DIR = Path(__file__).resolve().parents[2] / "compose"
+COMPOSE_DIR = compose_dir()
 STACK_FILE = COMPOSE_DIR / "stack.yml"
 # The images the stacks run; the same variables and defaults as the compose files.
 DEFAULT_IMAGES = {"STAGGER_IMAGE": "stagger/harness:local", "BROKER_IMAGE": "redis:7-bookworm"}

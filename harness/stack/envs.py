@@ -1,12 +1,14 @@
 """Python environments for lanes that run another Celery release, made with uv and cached.
 
 A lane that pins versions (`celery = "5.3.6"`, optionally `kombu`, `redis`, ...) runs
-its webhook and worker from an environment holding the project's dependencies with
-exactly those versions (uv's overrides: a pin wins over the project's own bounds);
-the bot's code itself comes from this checkout (PYTHONPATH), so one environment
-serves every checkout. Environments live under ~/.cache/stagger-harness/envs/<hash>
+its webhook and worker from an environment holding the installed harness's own
+requirements (its distribution's metadata, wherever it is installed) with exactly those
+versions (uv's overrides: a pin wins over the harness's own bounds). The bot's code
+comes from the running harness itself, through a folder that links only its packages
+(`code_path`), put on PYTHONPATH: never the harness's environment, whose Celery would
+shadow the pinned one. Environments live under ~/.cache/stagger-harness/envs/<hash>
 (or $STAGGER_ENV_CACHE), the hash covering the pins, the Python version and the
-project's dependency list. Each is built in a temporary directory and renamed into
+harness's requirements. Each is built in a temporary directory and renamed into
 place only once complete, so a failed or interrupted build leaves nothing in the cache.
 """
 
@@ -20,14 +22,18 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tomllib
+from importlib import metadata
+from importlib.resources import files
 from pathlib import Path
 
-# The checkout the harness runs from: a lane with its own environment imports the bot from it.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from packaging.requirements import Requirement
+
+DISTRIBUTION = "stagger-harness"
+# The packages a lane with its own environment imports from the running harness.
+PACKAGES = ("harness", "mock_meta_api")
 CACHE_VARIABLE = "STAGGER_ENV_CACHE"
 BUILD_TIMEOUT_S = 900.0  # a cold build downloads Celery and friends once
-FORMAT = 1  # bump when the way environments are built changes
+FORMAT = 2  # bump when the way environments are built changes
 
 
 class EnvError(ValueError):
@@ -40,9 +46,41 @@ def cache_dir() -> Path:
 
 
 def project_requirements() -> list[str]:
-    """The project's own dependencies, as pyproject.toml lists them."""
-    data = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    return list(data["project"]["dependencies"])
+    """The installed harness's own requirements (no extras), from its metadata."""
+    requirements = [Requirement(text) for text in metadata.requires(DISTRIBUTION) or []]
+    return sorted(
+        str(requirement)
+        for requirement in requirements
+        if requirement.marker is None or "extra" not in str(requirement.marker)
+    )
+
+
+def code_path() -> Path:
+    """A folder holding links to the running harness's packages, for a lane's PYTHONPATH.
+
+    One per place the harness is installed (a checkout, or a wheel in any environment),
+    made once and renamed into place whole.
+    """
+    sources = {name: Path(str(files(name))).resolve() for name in PACKAGES}
+    key = hashlib.sha256(json.dumps({k: str(v) for k, v in sources.items()}).encode())
+    final = cache_dir().parent / "code" / key.hexdigest()[:16]
+    if all((final / name).exists() for name in PACKAGES):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    building = final.parent / f".{final.name}.{secrets.token_hex(4)}.building"
+    building.mkdir()
+    try:
+        for name, source in sources.items():
+            (building / name).symlink_to(source, target_is_directory=True)
+        try:
+            building.rename(final)
+        except OSError:
+            if not all((final / name).exists() for name in PACKAGES):
+                raise
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    return final
 
 
 def describe_pins(pins: dict[str, str]) -> str:

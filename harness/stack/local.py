@@ -37,7 +37,7 @@ from ..processes import ServerProcess, ServerStartError, start_server
 from ..proxy import Proxy
 from . import broker as brokers
 from . import rabbitmq
-from .envs import PROJECT_ROOT
+from .envs import code_path
 from .external import (
     ExternalLaneError,
     TaskEvents,
@@ -515,8 +515,8 @@ class LocalStack:
             env["BOT_REDIS_URL"] = self._store_url(index)
             if spec.broker_url:
                 queue = f"stagger-{self.run_id}-{spec.name}"
-        if spec.python is not None:  # its own environment: the bot's code from this checkout
-            env["PYTHONPATH"] = str(PROJECT_ROOT)
+        if spec.python is not None:  # its own environment: the bot's code from the harness
+            env["PYTHONPATH"] = str(code_path())
         env |= {
             "BOT_KEY_PREFIX": prefix,
             "CELERY_TASK_QUEUE": queue,

@@ -20,7 +20,8 @@ import psutil
 import pytest
 
 from harness.results import HISTORY, RESULTS, LaneResult, Results, judge, lane_result, recheck
-from harness.scenario import SCENARIO_DIR, load_scenario, parse_scenario, shipped_names
+from harness.scenario import load_scenario, parse_scenario, shipped_names
+from harness.shipped import on_disk
 from harness.waiting import wait_for
 
 from .test_stack_lifecycle import STOP_DEADLINE_S, survivors
@@ -222,7 +223,7 @@ def test_a_time_scaled_shipped_scenario_runs_and_is_judged_again(harness_run_dir
     assert (lane(results, "solo").concurrency, lane(results, "gevent").concurrency) == (1, 20)
 
     assert len((run_dir / HISTORY).read_text().splitlines()) == 44
-    shipped = (SCENARIO_DIR / "incident.toml").read_text(encoding="utf-8")
+    shipped = (on_disk("scenarios") / "incident.toml").read_text(encoding="utf-8")
     assert (run_dir / "scenario.toml").read_text(encoding="utf-8") == shipped
     assert "incident (time scale 0.25)" in done.stdout
     rows = table_rows(done.stdout, {"solo", "gevent"})

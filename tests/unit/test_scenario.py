@@ -22,7 +22,6 @@ from harness.run import stack_spec
 from harness.scenario import (
     MIN_ON_TIME_S,
     MIN_SPACING_S,
-    SCENARIO_DIR,
     Flow,
     LaneScenario,
     Scenario,
@@ -32,8 +31,10 @@ from harness.scenario import (
     parse_scenario,
     shipped_names,
 )
+from harness.shipped import on_disk
 
 pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
 
 # Every kind of value the time scale applies to, and some it must leave alone.
 SCALING = """
@@ -95,7 +96,7 @@ def scaling_scenario() -> Scenario:
 
 
 def test_scenarios_are_shipped() -> None:
-    assert shipped_names() == sorted(path.stem for path in SCENARIO_DIR.glob("*.toml"))
+    assert shipped_names() == sorted(path.stem for path in on_disk("scenarios").glob("*.toml"))
     assert "incident" in shipped_names()
 
 
@@ -108,8 +109,8 @@ def test_shipped_scenario_loads_and_runs_at_a_quarter_of_the_time(name: str) -> 
     quarter = scenario.scaled(x)
 
     assert scenario.name == name
-    assert text == (SCENARIO_DIR / f"{name}.toml").read_text(encoding="utf-8")
-    assert load_scenario(str(SCENARIO_DIR / f"{name}.toml"))[0] == scenario
+    assert text == (on_disk("scenarios") / f"{name}.toml").read_text(encoding="utf-8")
+    assert load_scenario(str(on_disk("scenarios") / f"{name}.toml"))[0] == scenario
     assert quarter.time_scale == x
     assert quarter.flow.spacing_s == scenario.flow.spacing_s * x
     assert Scenario.model_validate(quarter.model_dump()) == quarter
@@ -297,7 +298,7 @@ def test_scaling_past_an_upper_bound_is_refused_with_the_field() -> None:
 
 def test_a_fault_after_the_run_ends_is_refused() -> None:
     """A fault the run would never reach is an error in the file, not a silent no-op."""
-    text = (SCENARIO_DIR / "incident.toml").read_text() + (
+    text = (on_disk("scenarios") / "incident.toml").read_text() + (
         '\n[[faults]]\nat_s = 500\naction = "kill-worker"\nlane = "solo"\n'
     )
 
@@ -663,7 +664,7 @@ def test_only_refuses_unknown_names() -> None:
 
 def test_the_readme_example_is_a_valid_scenario() -> None:
     """Users copy the annotated example: it must load, and scale as the README runs it."""
-    readme = (SCENARIO_DIR.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     example = re.search(r"```toml\n(name = .*?)```", readme, re.DOTALL)
     assert example, "the README has no annotated scenario"
 

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from harness import cli
-from harness.scenario import SCENARIO_DIR, Scenario, ScenarioError, validate_scenario
+from harness.scenario import Scenario, ScenarioError, validate_scenario
+from harness.shipped import on_disk
 
+SCENARIOS = on_disk("scenarios")
 pytestmark = pytest.mark.unit
 
 SOURCE = "fuzzed.toml"
@@ -40,7 +42,7 @@ VALUES = st.recursive(
     ),
     max_leaves=30,
 )
-SHIPPED = [tomllib.loads(path.read_text()) for path in sorted(SCENARIO_DIR.glob("*.toml"))]
+SHIPPED = [tomllib.loads(path.read_text()) for path in sorted(SCENARIOS.glob("*.toml"))]
 
 
 def assert_names_the_fields(message: str, data: dict[str, object]) -> None:
@@ -146,7 +148,7 @@ def assert_one_clear_error(done: object, path: Path) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
-    name=st.sampled_from(sorted(path.name for path in SCENARIO_DIR.glob("*.toml"))),
+    name=st.sampled_from(sorted(path.name for path in SCENARIOS.glob("*.toml"))),
     line=st.integers(0, 10_000),
     value=st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12)),
 )
@@ -155,7 +157,7 @@ def test_scenarios_command_names_the_file_for_any_value_anywhere(
 ) -> None:
     """`harness scenarios FILE` with one `key = value` line of a shipped file given another
     value: listed (exit 0), or one clear error naming the file (exit 2), never a traceback."""
-    lines = (SCENARIO_DIR / name).read_text().splitlines()
+    lines = (SCENARIOS / name).read_text().splitlines()
     settable = [i for i, text in enumerate(lines) if " = " in text and not text.startswith("#")]
     index = settable[line % len(settable)]
     key = lines[index].split(" = ")[0]
@@ -178,12 +180,12 @@ def test_scenarios_command_names_the_file_for_any_value_anywhere(
         pytest.param(b"\xff\xfe = 1\n", ["cannot read"], id="not-utf8"),
         pytest.param(b"name = 'x'\n", ["description", "Field required"], id="missing-fields"),
         pytest.param(
-            (SCENARIO_DIR / "incident.toml").read_bytes().replace(b'pool = "solo"', b"pool = 1"),
+            (SCENARIOS / "incident.toml").read_bytes().replace(b'pool = "solo"', b"pool = 1"),
             ["lanes.0.pool"],
             id="wrong-type",
         ),
         pytest.param(  # valid as a table, refused only once scaled (found by the test above)
-            (SCENARIO_DIR / "incident.toml")
+            (SCENARIOS / "incident.toml")
             .read_bytes()
             .replace(b"on_time_s = ", b"on_time_s = 0.25 #"),
             ["tolerances.on_time_s 0.25 s", "below the 0.5 s floor", "time scale of at least 2"],

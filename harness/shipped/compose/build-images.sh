@@ -15,7 +15,7 @@
 #   STAGGER_IMAGE stagger/harness:local     (compose/Dockerfile FROM BASE_IMAGE)
 #   BROKER_IMAGE  stagger/redis:bookworm    (compose/broker.Dockerfile FROM BASE_IMAGE)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(readlink -f "$0")")/../../.."  # the checkout (this file: harness/shipped/compose/)
 
 BASE_IMAGE="${BASE_IMAGE:-stagger/debian:bookworm}"
 STAGGER_IMAGE="${STAGGER_IMAGE:-stagger/harness:local}"
