@@ -12,6 +12,8 @@ that could not be done (the stack did not start, or a part of it failed),
 
 from __future__ import annotations
 
+import shlex
+import sys
 import threading
 import traceback
 from datetime import datetime
@@ -238,6 +240,7 @@ def _run(
                 broker_url=broker,
                 source_text=text,
                 backend=backend,
+                command=shlex.join(["harness", *sys.argv[1:]]),
                 on_started=lambda stack: live.update(Text(f"stack up; logs in {run_dir}")),
                 on_progress=lambda progress: live.update(progress_table(progress)),
             )
@@ -396,6 +399,14 @@ def check(
         _say(str(exc), "red")
         raise typer.Exit(2) from None
     console.print(comparison_table(again))
+    unrecorded = [lane.lane for lane in stored.lanes if lane.ledger is None]
+    if unrecorded:
+        _say(
+            f"ledger not recorded in {RESULTS} (written before the ledger) for "
+            f"{', '.join(unrecorded)}: judged again from the history, every request's parts "
+            "counted, as a fresh run counts them",
+            "yellow",
+        )
     changed = [
         f"{a.lane}: stored {a.verdict}, now {b.verdict}"
         for a, b in zip(stored.lanes, again.lanes, strict=True)

@@ -24,10 +24,30 @@ from .history import MessageHistory
 from .load.figures import LoadResult
 from .scenario import STACK_ACTIONS, Scenario
 
-SCHEMA_VERSION = 1
+# 2 added `harness_version`, `command`, and per lane `backend` and `broker_server`;
+# version 1 files are still read (those fields None).
+SCHEMA_VERSION = 2
 RESULTS = "results.json"
 HISTORY = "history.jsonl"
 PACKAGES = ("celery", "kombu", "gevent", "redis", "httpx", "stagger-harness")
+
+
+class BrokerServer(BaseModel):
+    """The broker as it answered: what the lane's URL reached, not what the scenario named."""
+
+    name: str = Field(description="valkey, redis or rabbitmq, from the server's own reply.")
+    version: str
+
+    @classmethod
+    def parse(cls, said: str | None) -> BrokerServer | None:
+        """From a stack's `name version` (e.g. `redis 7.0.15`); None when nothing answered."""
+        if not said:
+            return None
+        name, _, version = said.partition(" ")
+        return cls(name=name, version=version or "?")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
 
 
 class LedgerCounts(BaseModel):
@@ -63,8 +83,16 @@ class LaneResult(BaseModel):
     concurrency: int | None = Field(
         description="As the worker reported it at start-up (solo: 1, whatever it was told)."
     )
-    broker: str = Field(default="valkey", description="valkey, redis or rabbitmq.")
+    broker: str = Field(
+        default="valkey", description="valkey, redis or rabbitmq: as the scenario names it."
+    )
     broker_version: str | None = Field(default=None, description="As the broker reported it.")
+    broker_server: BrokerServer | None = Field(
+        default=None, description="The broker as it answered (absent before schema 2)."
+    )
+    backend: Literal["local", "compose"] | None = Field(
+        default=None, description="Where the lane ran (absent before schema 2)."
+    )
     pins: dict[str, str] = Field(
         default_factory=dict, description="The versions the lane asked for (none: the lock's)."
     )
@@ -103,11 +131,29 @@ class LaneResult(BaseModel):
         "results written before the ledger).",
     )
 
+    @property
+    def broker_label(self) -> str:
+        """What answered (`redis 7.0.15`), else what the scenario named (old results)."""
+        if self.broker_server is not None:
+            return str(self.broker_server)
+        return self.broker_version or self.broker
+
+    @property
+    def broker_name(self) -> str:
+        """The server's own name (`redis`), else what the scenario named (old results)."""
+        return self.broker_server.name if self.broker_server is not None else self.broker
+
 
 class Results(BaseModel):
     """What `results.json` holds."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
+    harness_version: str | None = Field(
+        default=None, description="stagger-harness's own version (absent before schema 2)."
+    )
+    command: str | None = Field(
+        default=None, description="The command line that made the run, when the CLI did."
+    )
     scenario: str
     description: str
     time_scale: float
@@ -138,6 +184,14 @@ class ResultsError(ValueError):
     """Stored results that cannot be read; the message names the file and what is wrong."""
 
 
+def harness_version() -> str:
+    """The installed stagger-harness's version, as results.json records it."""
+    try:
+        return metadata.version("stagger-harness")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def versions(broker: str | None) -> dict[str, str]:
     """Python, Celery, kombu, gevent, redis-py, httpx, the harness and the broker.
 
@@ -159,6 +213,7 @@ def lane_result(
     concurrency: int | None,
     broker_version: str | None = None,
     versions: dict[str, str] | None = None,
+    backend: Literal["local", "compose"] | None = None,
 ) -> LaneResult:
     lane = scenario.lane(verdict.lane)
     late = verdict.lateness
@@ -169,6 +224,8 @@ def lane_result(
         concurrency=concurrency,
         broker=lane.broker,
         broker_version=broker_version,
+        broker_server=BrokerServer.parse(broker_version),
+        backend=backend,
         pins=lane.pins,
         versions=versions or {},
         expected_messages=verdict.delivery.expected,
@@ -327,14 +384,7 @@ def recheck(path: Path) -> tuple[Results, Results]:
     verdicts = judge(scenario, read_history(run_dir), load_requests(stored.load))
     by_name = {lane.lane: lane for lane in stored.lanes}
     lanes = [
-        lane_result(
-            v,
-            scenario,
-            by_name[name].concurrency if name in by_name else None,
-            by_name[name].broker_version if name in by_name else None,
-            by_name[name].versions if name in by_name else None,
-        )
-        for name, v in verdicts.items()
+        _again(lane_result(v, scenario, None), by_name.get(name)) for name, v in verdicts.items()
     ]
     again = stored.model_copy(
         update={
@@ -343,6 +393,15 @@ def recheck(path: Path) -> tuple[Results, Results]:
         }
     )
     return stored, again
+
+
+def _again(judged: LaneResult, stored: LaneResult | None) -> LaneResult:
+    """A lane judged again keeps what only the run could know: its worker's and broker's
+    replies and where it ran (a schema 1 file's broker_server and backend stay unknown)."""
+    if stored is None:
+        return judged
+    kept = ("concurrency", "broker_version", "broker_server", "backend", "versions")
+    return judged.model_copy(update={field: getattr(stored, field) for field in kept})
 
 
 def seconds(value: float | None) -> str:

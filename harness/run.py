@@ -34,6 +34,7 @@ from .results import (
     HISTORY,
     LaneResult,
     Results,
+    harness_version,
     judge,
     lane_result,
     run_as_expected,
@@ -303,9 +304,13 @@ def _worker_versions(events: list[dict[str, Any]]) -> dict[str, str]:
 class _Run:
     """One run's state, from the stack's start to the results written last."""
 
-    def __init__(self, scenario: Scenario, stack: Stack) -> None:
+    def __init__(
+        self, scenario: Scenario, stack: Stack, backend: Backend, command: str | None
+    ) -> None:
         self.scenario = scenario
         self.stack = stack
+        self.backend = backend
+        self.command = command
         self.started_at = time.time()
         self.stack_start_s: float | None = None
         self.trigger_at: float | None = None
@@ -439,6 +444,7 @@ class _Run:
                 _concurrency(events.get(name, [])),
                 self.stack.broker_versions.get(name),
                 _worker_versions(events.get(name, [])),
+                self.backend,
             )
             for name, verdict in verdicts.items()
         ]
@@ -453,6 +459,8 @@ class _Run:
                 self.trigger_at or self.started_at,
             )
         results = Results(
+            harness_version=harness_version(),
+            command=self.command,
             scenario=self.scenario.name,
             description=self.scenario.description,
             time_scale=self.scenario.time_scale,
@@ -507,6 +515,7 @@ def run_scenario(
     on_progress: Callable[[Progress], None] | None = None,
     on_started: Callable[[Stack], None] | None = None,
     backend: Backend = "local",
+    command: str | None = None,
 ) -> RunOutcome:
     """Run a scaled scenario (see `Scenario.scaled`) and write its run directory.
 
@@ -515,7 +524,8 @@ def run_scenario(
     (Ctrl-C, or SIGTERM under `sigterm_as_interrupt`) stops the run; the partial results
     are written before it propagates. A lane whose broker does not answer, or whose
     versions cannot be installed, raises LaneError before anything is started or written
-    (a lane the compose backend cannot run: StackError).
+    (a lane the compose backend cannot run: StackError). `command` is the command line
+    that asked for the run, kept in results.json so a report says how it was made.
     """
     check_broker(scenario, broker_url)
     spec = stack_spec(scenario, broker_url)
@@ -523,7 +533,7 @@ def run_scenario(
     run_dir.mkdir(parents=True, exist_ok=True)
     if source_text is not None:
         write_atomic(run_dir / "scenario.toml", source_text)
-    run = _Run(scenario, stack)
+    run = _Run(scenario, stack, backend, command)
     try:
         run.start(on_started)
         run.trigger()

@@ -102,7 +102,7 @@ def comparison_table(results: Results) -> Group:
         table.add_row(
             lane.lane,
             lane.pool + ("*" if lane.pool_set_by == "settings" else ""),
-            lane.broker,
+            lane.broker_name,
             lane.versions.get("celery", "-"),
             "-" if lane.concurrency is None else str(lane.concurrency),
             f"{lane.delivered}/{lane.expected_messages}",

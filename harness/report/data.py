@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..checks import ledger
 from ..history import MessageHistory
@@ -18,6 +19,7 @@ from ..results import (
     LedgerCounts,
     Results,
     fault_at,
+    load_requests,
     read_history,
     read_results,
     results_path,
@@ -29,6 +31,9 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#0
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 SYMBOLS = ("●", "■", "▲", "◆", "▼", "✚", "✖")  # the markers as text, for the HTML tables
 LATENESS_PLOT = "lateness.svg"
+# Where a lane's ledger comes from: results.json, or (results written before the ledger)
+# the history judged again as a fresh run judges it; "not recorded" when neither can say.
+LedgerSource = Literal["recorded", "history", "not recorded"]
 LOAD_PLOT = "load.svg"
 
 
@@ -69,7 +74,8 @@ class Lane:
     parts: list[Part]
     faults_s: list[tuple[str, float]]  # (what, seconds since the trigger) per fault injected
     why: str  # the scenario's explanation of the expected verdict
-    ledger: LedgerCounts  # as stored, or (results older than the ledger) from the history
+    ledger: LedgerCounts | None  # as stored, else judged from the history; None: unknown
+    ledger_source: LedgerSource
 
     @property
     def name(self) -> str:
@@ -180,6 +186,41 @@ def _never_queued(history: list[MessageHistory], messages: int, spacing_s: float
     return [Part(seq, seq * spacing_s) for seq in range(messages) if seq not in seen]
 
 
+def lane_ledger(
+    result: LaneResult,
+    records: list[MessageHistory],
+    recipients: int,
+    load: dict[str, list[str]] | None,
+) -> tuple[LedgerCounts | None, LedgerSource]:
+    """The lane's ledger as stored; for results written before the ledger, judged from
+    the history with every request's parts, as a fresh run judges them (a load run's
+    requests as its load recorded them). Never invented: a ledger that does not agree
+    with the stored delivered and missing counts, or a load lane with no recorded
+    requests, is "not recorded"."""
+    if result.ledger is not None:
+        return result.ledger, "recorded"
+    if load is not None and result.lane not in load:
+        return None, "not recorded"
+    correlations = None if load is None else load[result.lane]
+    requests = recipients if correlations is None else len(correlations)
+    book = LedgerCounts.of(
+        ledger(records, result.expected_messages, requests, result.on_time_s, correlations)
+    )
+    if not agrees(book, result):
+        return None, "not recorded"
+    return book, "history"
+
+
+def agrees(book: LedgerCounts, result: LaneResult) -> bool:
+    """A ledger that sums to the parts expected, and counts as delivered (on time, late,
+    duplicated) and as missing (failed, lost) what the lane's figures say."""
+    return (
+        book.total == result.expected_messages
+        and book.on_time + book.late + book.duplicated == result.delivered
+        and book.failed + book.lost == result.missing
+    )
+
+
 def build_report(
     results: Results, history: dict[str, list[MessageHistory]], scenario_text: str | None = None
 ) -> Report:
@@ -205,6 +246,7 @@ def build_report(
             if fault.get("lane") in (result.lane, None)  # None: a fault on the whole stack
             and (at := fault_at(fault)) is not None
         ]
+        book, source = lane_ledger(result, records, recipients, load_requests(results.load))
         lanes.append(
             Lane(
                 result=result,
@@ -212,10 +254,8 @@ def build_report(
                 parts=sorted(parts, key=lambda p: p.seq),
                 faults_s=faults,
                 why=why.get(result.lane) or "",
-                ledger=result.ledger
-                or LedgerCounts.of(
-                    ledger(records, result.expected_messages, recipients, result.on_time_s)
-                ),
+                ledger=book,
+                ledger_source=source,
             )
         )
     return Report(results=results, lanes=lanes, scenario_text=scenario_text)

@@ -15,7 +15,8 @@ from .load import LOAD_COLUMNS, LOAD_NOTE, load_facts, load_rows
 from .text import (
     COLUMNS,
     EXPECTED_COLUMN,
-    LANE_PACKAGES,
+    LANE_ENV_COLUMNS,
+    LANE_ENV_NOTE,
     PLOTS_NOTE,
     TABLE_NOTE,
     VERDICT_COLUMN,
@@ -160,9 +161,9 @@ def render_html(report: Report, plots: dict[str, str]) -> str:
         "<table><thead><tr><th>component</th><th>version</th></tr></thead><tbody>",
         *(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in versions),
         "</tbody></table>",
-        "<p>Each lane's own, as its worker reported them:</p>",
+        f"<p>{escape(LANE_ENV_NOTE)}</p>",
         "<table><thead><tr>"
-        + "".join(f"<th>{escape(h)}</th>" for h in ("lane", "broker", *LANE_PACKAGES))
+        + "".join(f"<th>{escape(h)}</th>" for h in LANE_ENV_COLUMNS)
         + "</tr></thead><tbody>",
         *(
             "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in lane_versions(lane)) + "</tr>"

@@ -15,7 +15,8 @@ from .data import LATENESS_PLOT, LOAD_PLOT, Report
 from .load import LOAD_COLUMNS, LOAD_NOTE, load_facts, load_rows
 from .text import (
     COLUMNS,
-    LANE_PACKAGES,
+    LANE_ENV_COLUMNS,
+    LANE_ENV_NOTE,
     PLOTS_NOTE,
     TABLE_NOTE,
     cells,
@@ -79,9 +80,9 @@ def render_markdown(report: Report, plots_dir: str) -> str:
     out += _folded("as run: lanes picked, durations scaled", _fenced(as_run, "json"))
     out += ["## Versions", "", "| component | version |", "|---|---|"]
     out += [f"| {escape(k)} | {escape(v)} |" for k, v in results.versions.items()]
-    out += ["", "Each lane's own, as its worker reported them:", ""]
-    out.append("| lane | broker | " + " | ".join(LANE_PACKAGES) + " |")
-    out.append("|" + "---|" * (2 + len(LANE_PACKAGES)))
+    out += ["", escape(LANE_ENV_NOTE), ""]
+    out.append("| " + " | ".join(LANE_ENV_COLUMNS) + " |")
+    out.append("|" + "---|" * len(LANE_ENV_COLUMNS))
     out += [
         "| " + " | ".join(escape(c) for c in lane_versions(lane)) + " |" for lane in report.lanes
     ]

@@ -37,6 +37,12 @@ VERDICT_COLUMN = [heading for heading, _ in COLUMNS].index("verdict")
 EXPECTED_COLUMN = [heading for heading, _ in COLUMNS].index("expected")
 # Each lane's own versions, as its worker reported them (a lane may run its own release).
 LANE_PACKAGES = ("python", "celery", "kombu", "amqp", "redis", "billiard", "gevent", "eventlet")
+LANE_ENV_COLUMNS = ("lane", "backend", "broker asked for", "broker server", *LANE_PACKAGES)
+LANE_ENV_NOTE = (
+    "Each lane's environment: where it ran (local processes or compose containers), the "
+    "broker its scenario asked for and the server that answered (its own name and "
+    "version), and the packages its worker reported at start-up:"
+)
 TABLE_NOTE = (
     "The ledger: each part the requests asked for is on time, late, duplicated (accepted "
     "more than once), failed (the bot gave up, with the API's error code) or lost (never "
@@ -76,11 +82,14 @@ def release(lane: Lane) -> str:
 
 
 def lane_versions(lane: Lane) -> list[str]:
-    """One row of the lane versions table: the lane, its broker, then `LANE_PACKAGES`."""
+    """One row of the lane environment table, in `LANE_ENV_COLUMNS` order. Results
+    written before schema 2 did not record the backend: `not recorded`."""
     result = lane.result
     return [
         result.lane,
-        result.broker_version or result.broker,
+        result.backend or "not recorded",
+        result.broker,
+        result.broker_label,
         *(result.versions.get(package, "-") for package in LANE_PACKAGES),
     ]
 
@@ -93,15 +102,11 @@ def cells(lane: Lane) -> list[str]:
     return [
         result.lane,
         pool,
-        result.broker_version or result.broker,
+        result.broker_label,
         release(lane),
         "-" if result.concurrency is None else str(result.concurrency),
         f"{result.delivered}/{result.expected_messages}",
-        str(lane.ledger.on_time),
-        str(lane.ledger.late),
-        str(lane.ledger.duplicated),
-        str(lane.ledger.failed),
-        str(lane.ledger.lost),
+        *_ledger_cells(lane),
         str(result.order_inversions),
         seconds(result.lateness_p50_s),
         seconds(result.lateness_p95_s),
@@ -112,9 +117,19 @@ def cells(lane: Lane) -> list[str]:
     ]
 
 
+def _ledger_cells(lane: Lane) -> list[str]:
+    """On time, late, duplicated, failed, lost; `-` each where the ledger is unknown."""
+    book = lane.ledger
+    if book is None:
+        return ["-"] * 5
+    return [str(n) for n in (book.on_time, book.late, book.duplicated, book.failed, book.lost)]
+
+
 def ledger_line(lane: Lane) -> str:
     """`ledger: 1 on time, 21 lost (21 received by a worker, never started)`."""
     book = lane.ledger
+    if book is None:
+        return f"ledger: {LEDGER_SOURCES['not recorded']}"
     said = [
         f"{book.on_time} on time",
         f"{book.late} late",
@@ -165,11 +180,44 @@ def _when(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+LEDGER_SOURCES = {
+    "history": "not recorded in results.json (written before the ledger): judged again "
+    "from history.jsonl, every request's parts counted, as a fresh run counts them",
+    "not recorded": "not recorded in results.json (written before the ledger), and not "
+    "judged again: the history does not give the lane's stored figures",
+}
+
+
+def ledger_fact(report: Report) -> str | None:
+    """Where the ledgers come from, when any was not recorded by the run (old results)."""
+    said = {lane.ledger_source for lane in report.lanes} - {"recorded"}
+    if not said:
+        return None
+    return "; ".join(
+        f"{', '.join(lane.name for lane in report.lanes if lane.ledger_source == source)}: "
+        f"{LEDGER_SOURCES[source]}"
+        for source in ("history", "not recorded")
+        if source in said
+    )
+
+
+def _flow(report: Report) -> str:
+    """The parts of a reply, and how many requests each lane's figures judge: one per
+    recipient, or under a load as many as Locust's users sent."""
+    results = report.results
+    flow = results.scenario_definition.get("flow", {})
+    parts = f"{flow.get('messages', '?')} parts {flow.get('spacing_s', '?')} s apart"
+    if results.load is None:
+        return f"{parts}, {flow.get('recipients', 1)} request(s) per lane"
+    judged = ", ".join(f"{lane.lane} {len(lane.correlations)}" for lane in results.load.lanes)
+    return f"{parts} per request; requests judged per lane (the load's): {judged}"
+
+
 def facts(report: Report) -> list[tuple[str, str]]:
     """What ran, when, and how the figures are to be read."""
     results = report.results
     definition = results.scenario_definition
-    flow, tolerances = definition.get("flow", {}), definition.get("tolerances", {})
+    tolerances = definition.get("tolerances", {})
     scale = results.time_scale
     found = [
         ("scenario", f"{results.scenario}: {results.description}"),
@@ -178,23 +226,23 @@ def facts(report: Report) -> list[tuple[str, str]]:
             f"{scale:g}"
             + ("" if scale == 1 else f" (every duration; x{1 / scale:g} at full length)"),
         ),
-        (
-            "flow",
-            f"{flow.get('messages', '?')} parts {flow.get('spacing_s', '?')} s apart, "
-            f"{flow.get('recipients', 1)} request(s) per lane",
-        ),
+        ("flow", _flow(report)),
         (
             "tolerances",
             f"late beyond {tolerances.get('on_time_s', '?')} s after due; order judged by "
             f"{tolerances.get('order_by', 'api_receipt').replace('_', ' ')}",
         ),
         ("started", _when(results.started_at)),
+        ("command", results.command or "not recorded"),
+        ("harness", results.harness_version or "not recorded"),
     ]
     if results.stack_start_s is not None:
         found.append(("stack start", f"{results.stack_start_s:.1f} s"))
     if results.trigger_at is not None and results.verdict_at is not None:
         found.append(("request to verdict", f"{results.verdict_at - results.trigger_at:.1f} s"))
     found.append(("complete", "yes" if results.complete else "no: interrupted, figures partial"))
+    if (source := ledger_fact(report)) is not None:
+        found.append(("ledger", source))
     found += [("fault", describe_fault(fault, results.trigger_at)) for fault in results.faults]
     found += [("trigger error", error) for error in results.trigger_errors]
     return found

@@ -64,17 +64,25 @@ class Broker:
         return f"{base}/{db}"
 
     def version(self) -> str:
+        """`valkey 9.1.2` or `redis 7.0.15`: what answered, from its `INFO server`."""
         client = redis.Redis.from_url(self.url, socket_timeout=5)
         try:
             info = client.info("server")
         finally:
             client.close()
-        name = "valkey" if "valkey_version" in info else "redis"
-        return f"{name} {info.get('valkey_version') or info.get('redis_version')}"
+        return server_said(info)
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+
+
+def server_said(info: dict[str, object]) -> str:
+    """`name version` from a Redis-protocol server's `INFO server`. Valkey also answers
+    `redis_version` (7.2.4, for clients that test it), so its own name and version win."""
+    name = str(info.get("server_name") or ("valkey" if "valkey_version" in info else "redis"))
+    version = info.get(f"{name}_version") or info.get("redis_version") or "?"
+    return f"{name.lower()} {version}"
 
 
 DUMP = "dump.rdb"  # valkey's default file name, in the run directory (`--dir`)

@@ -53,7 +53,8 @@ def server_binary() -> Path:
 
 
 def probe(url: str, timeout_s: float = AMQP_CONNECT_TIMEOUT_S) -> str:
-    """Connect and log in at `url`; the server's version, or BrokerError saying why not."""
+    """Connect and log in at `url`; the server as it named itself (`rabbitmq 3.10.8`), or
+    BrokerError saying why not."""
     parts = urlsplit(url)
     vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
     connection = amqp.Connection(
@@ -67,13 +68,24 @@ def probe(url: str, timeout_s: float = AMQP_CONNECT_TIMEOUT_S) -> str:
     )
     try:
         connection.connect()
-        version = connection.server_properties.get("version", b"?")
+        properties = dict(connection.server_properties)
     except Exception as exc:  # socket errors, refused logins, timeouts: all mean "not usable"
         raise BrokerError(f"cannot reach the AMQP broker at {url}: {exc}") from None
     finally:
         with contextlib.suppress(Exception):  # closing what may never have opened
             connection.collect()
-    return f"rabbitmq {version.decode() if isinstance(version, bytes) else version}"
+    return server_said(properties)
+
+
+def server_said(properties: dict[str, object]) -> str:
+    """`rabbitmq 3.10.8` from the server properties an AMQP server sends on connect
+    (`product`, `version`): the product as it names itself, lower case, one word."""
+
+    def text(value: object) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    product = text(properties.get("product", "rabbitmq")).lower().replace(" ", "-")
+    return f"{product} {text(properties.get('version', '?'))}"
 
 
 @dataclass

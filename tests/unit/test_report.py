@@ -18,10 +18,20 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.history import ApiRequest, MessageHistory
+from harness.load.figures import LoadLaneResult, LoadResult
 from harness.report import REPORT_HTML, REPORT_MD, Written, write_reports
 from harness.report.data import LATENESS_PLOT, PALETTE, SYMBOLS, lane_styles, load_report
-from harness.report.markdown import escape
-from harness.results import HISTORY, RESULTS, Results, judge, lane_result, read_results
+from harness.report.markdown import escape, render_markdown
+from harness.report.text import LANE_ENV_COLUMNS
+from harness.results import (
+    HISTORY,
+    RESULTS,
+    BrokerServer,
+    Results,
+    judge,
+    lane_result,
+    read_results,
+)
 from harness.scenario import load_scenario
 
 pytestmark = pytest.mark.unit
@@ -372,6 +382,98 @@ def test_the_committed_sample_is_drawn_again_from_its_own_files(
     for drawn in [written.markdown, written.html, *written.plots]:
         kept = stored / drawn.relative_to(tmp_path)
         assert drawn.read_bytes() == kept.read_bytes(), f"redraw {stored}: {kept.name} is stale"
+
+
+# -- where a lane ran, and old runs' ledgers ------------------------------------------------------
+
+
+def test_each_lanes_environment_says_where_it_ran_and_what_answered(tmp_path: Path) -> None:
+    """A compose lane the scenario calls valkey, on Debian's Redis 7: both formats say redis."""
+    results = store(tmp_path, {"solo": [part("solo", seq) for seq in range(PARTS)]})
+    lanes = [
+        lane.model_copy(
+            update={
+                "backend": "compose",
+                "broker_version": "redis 7.0.15",
+                "broker_server": BrokerServer(name="redis", version="7.0.15"),
+            }
+        )
+        for lane in results.lanes
+    ]
+    made = results.model_copy(
+        update={"lanes": lanes, "harness_version": "0.1.0", "command": "harness run incident"}
+    )
+    (tmp_path / RESULTS).write_text(made.model_dump_json(), encoding="utf-8")
+
+    written = write_reports(tmp_path)
+
+    markdown = written.markdown.read_text(encoding="utf-8")
+    assert "| " + " | ".join(LANE_ENV_COLUMNS) + " |" in markdown
+    assert "| solo | compose | valkey | redis 7.0.15 | 3.11" not in markdown  # no worker versions
+    assert "| solo | compose | valkey | redis 7.0.15 | - |" in markdown
+    assert "- **command**: harness run incident" in markdown
+    assert "- **harness**: 0.1.0" in markdown
+    html = written.html.read_text(encoding="utf-8")
+    assert "<td>solo</td><td>compose</td><td>valkey</td><td>redis 7.0.15</td>" in html
+    assert page(written).rows[0][2] == "redis 7.0.15"  # the comparison's broker column
+
+
+LOAD_SPEC = load_scenario("load-steady")[0].model_dump(mode="json")["load"]
+
+
+def load_run(run_dir: Path, correlations: dict[str, list[str]]) -> Results:
+    """A load run written before the ledger: three requests on solo, every part on time;
+    `correlations` is what its load section recorded per lane."""
+    requests = [f"{n:0>16}" for n in range(3)]
+    history = [
+        part("solo", seq).model_copy(
+            update={"correlation_id": request, "message_id": f"{request}-{seq:03d}"}
+        )
+        for request in requests
+        for seq in range(PARTS)
+    ]
+    verdicts = judge(SCENARIO.only(["solo"]), {"solo": history}, {"solo": requests})
+    lanes = [
+        lane_result(v, SCENARIO, 1).model_copy(update={"ledger": None}) for v in verdicts.values()
+    ]
+    load = LoadResult(
+        load=LOAD_SPEC,
+        exit_code=0,
+        lanes=[
+            LoadLaneResult(lane=lane, fixtures_requests=3, fixtures_accepted=3, correlations=ids)
+            for lane, ids in correlations.items()
+        ],
+    )
+    store(run_dir, {"solo": history})
+    results = read_results(run_dir).model_copy(update={"lanes": lanes, "load": load})
+    (run_dir / RESULTS).write_text(results.model_dump_json(), encoding="utf-8")
+    return results
+
+
+def test_an_old_load_runs_ledger_counts_every_requests_parts(tmp_path: Path) -> None:
+    """Before the fix, the two later requests' 44 parts were counted "never queued"."""
+    requests = [f"{n:0>16}" for n in range(3)]
+    load_run(tmp_path, {"solo": requests})
+
+    markdown = render_markdown(load_report(tmp_path), "plots")  # no plots: fast
+
+    assert f"| {3 * PARTS}/{3 * PARTS} | {3 * PARTS} | 0 | 0 | 0 | 0 |" in markdown
+    assert f"- ledger: {3 * PARTS} on time, 0 late, 0 duplicated, 0 failed, 0 lost" in markdown
+    assert "solo: not recorded in results.json (written before the ledger): judged again" in (
+        " ".join(markdown.split())
+    )
+    assert "never queued" not in markdown
+
+
+def test_an_old_ledger_that_cannot_be_judged_is_shown_as_not_recorded(tmp_path: Path) -> None:
+    """Its load recorded no requests for the lane: no ledger is invented."""
+    load_run(tmp_path, {"gevent": []})
+
+    markdown = render_markdown(load_report(tmp_path), "plots")
+
+    assert f"| {3 * PARTS}/{3 * PARTS} | - | - | - | - | - |" in markdown
+    assert "- ledger: not recorded in results.json" in markdown
+    assert " lost" not in markdown.split("## Verdicts")[1].split("## Load")[0]
 
 
 # -- harness report -------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,12 @@ from harness.history import MessageHistory
 from harness.results import (
     HISTORY,
     RESULTS,
+    BrokerServer,
     LaneResult,
     Results,
     ResultsError,
     describe_fault,
+    harness_version,
     judge,
     lane_result,
     read_results,
@@ -25,6 +29,8 @@ from harness.results import (
     write_results,
 )
 from harness.scenario import load_scenario
+from harness.stack.broker import server_said as redis_server_said
+from harness.stack.rabbitmq import server_said as amqp_server_said
 
 pytestmark = pytest.mark.unit
 
@@ -171,3 +177,76 @@ def test_a_damaged_history_line_is_named_by_its_number(tmp_path: Path) -> None:
 )
 def test_a_fault_is_described_from_the_trigger(fault: dict, line: str) -> None:
     assert describe_fault(fault, trigger_at=100.0) == line
+
+
+# -- where a run ran: schema 2 ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("info", "said"),
+    [
+        pytest.param(
+            {"redis_version": "7.2.4", "server_name": "valkey", "valkey_version": "9.1.2"},
+            "valkey 9.1.2",
+            id="valkey-answers-redis_version-too",
+        ),
+        pytest.param({"redis_version": "7.0.15"}, "redis 7.0.15", id="debian-redis-7"),
+        pytest.param({"redis_version": "7.2.4", "valkey_version": "7.2.5"}, "valkey 7.2.5"),
+    ],
+)
+def test_a_redis_protocol_broker_is_named_by_what_answered(info: dict, said: str) -> None:
+    assert redis_server_said(info) == said
+
+
+def test_an_amqp_broker_is_named_by_its_server_properties() -> None:
+    properties = {"product": b"RabbitMQ", "version": b"3.10.8", "platform": b"Erlang/OTP 25"}
+    assert amqp_server_said(properties) == "rabbitmq 3.10.8"
+
+
+def test_a_lane_records_its_backend_and_the_broker_that_answered(tmp_path: Path) -> None:
+    """A compose lane the scenario calls valkey, on Debian's Redis 7: labelled redis."""
+    verdict = judge(SCENARIO, {"solo": clean_history()})["solo"]
+    lane = lane_result(verdict, SCENARIO, 1, "redis 7.0.15", backend="compose")
+
+    assert (lane.broker, lane.backend) == ("valkey", "compose")
+    assert lane.broker_server == BrokerServer(name="redis", version="7.0.15")
+    assert (lane.broker_label, lane.broker_name) == ("redis 7.0.15", "redis")
+
+
+def test_results_record_the_harness_version_and_schema_1_files_are_still_read(
+    tmp_path: Path,
+) -> None:
+    stored = stored_run(tmp_path, clean_history())
+    assert stored.schema_version == 2
+    assert stored.harness_version is None  # the test built it; run_scenario sets it
+    assert harness_version() == metadata.version("stagger-harness")
+
+    old = json.loads((tmp_path / RESULTS).read_text())
+    old["schema_version"] = 1
+    for key in ("harness_version", "command"):
+        del old[key]
+    for lane in old["lanes"]:
+        for key in ("backend", "broker_server"):
+            del lane[key]
+    (tmp_path / RESULTS).write_text(json.dumps(old))
+
+    read = read_results(tmp_path)
+    assert (read.schema_version, read.harness_version, read.command) == (1, None, None)
+    assert (read.lanes[0].backend, read.lanes[0].broker_server) == (None, None)
+
+
+def test_check_of_a_run_without_a_ledger_says_it_judged_one_from_the_history(
+    tmp_path: Path,
+) -> None:
+    stored_run(tmp_path, clean_history())
+    old = json.loads((tmp_path / RESULTS).read_text())
+    for lane in old["lanes"]:
+        lane["ledger"] = None
+    (tmp_path / RESULTS).write_text(json.dumps(old))
+
+    done = CliRunner().invoke(app, ["check", str(tmp_path)], env={"COLUMNS": "200"})
+
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())
+    assert "ledger not recorded in results.json (written before the ledger) for solo" in said
+    assert "judged again from the history, every request's parts counted" in said
