@@ -28,7 +28,10 @@ from rich.text import Text
 
 from mock_meta_api.config import describe_validation_error
 
+from . import __version__
 from .bot.settings import DEFAULT_POOLS, POOLS, SettingsError
+from .init import init_command
+from .load.command import PASS_THROUGH, locust
 from .processes import ServerStartError
 from .results import RESULTS, ResultsError, read_results, recheck
 from .run import check_broker, run_scenario, send_fixtures
@@ -51,9 +54,26 @@ def _say(message: str, style: str = "") -> None:
     console.print(Text(message, style=style))
 
 
+def _version(value: bool) -> None:
+    if value:
+        _say(f"stagger-harness {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def harness() -> None:
+def harness(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Reproduce, measure and guard against Celery delivery bugs in the fixtures flow."""
+
+
+app.command(context_settings=PASS_THROUGH)(locust)
+app.command("init")(init_command)
 
 
 def _run_dir(out: Path | None, kind: str) -> Path:

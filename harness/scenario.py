@@ -847,8 +847,18 @@ def shipped_names() -> list[str]:
     )
 
 
+# `harness init` marks what it could not tell with this; such a file is not run as it is.
+UNFILLED_MARK = "FILL IN (harness init)"
+
+
 def parse_scenario(text: str, source: str) -> Scenario:
     """Validate TOML text; every problem is named with `source`, the field and the value."""
+    unfilled = [n for n, line in enumerate(text.splitlines(), 1) if UNFILLED_MARK in line]
+    if unfilled:
+        lines = ", ".join(f"{source}:{n + 1}" for n in unfilled)
+        raise ScenarioError(
+            f"{source}: still marked '{UNFILLED_MARK}': fill in {lines} and delete each mark"
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from .config import (
 )
 from .server import bind, serve
 
+EXAMPLE_CONFIG = "example-config.toml"  # shipped in this package
 cli = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
@@ -56,8 +58,17 @@ def run(
     print_openapi: Annotated[
         bool, typer.Option(help="Print the OpenAPI document and exit.")
     ] = False,
+    print_example_config: Annotated[
+        bool,
+        typer.Option(help="Print an annotated example config file (TOML) and exit."),
+    ] = False,
 ) -> None:
     """Serve the mock WhatsApp Cloud API. Flags override the config file."""
+    if print_example_config:
+        typer.echo(
+            files(__package__).joinpath(EXAMPLE_CONFIG).read_text(encoding="utf-8"), nl=False
+        )
+        return
     try:
         settings = load_config(config) if config is not None else {}
         overrides = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import Any
 
 from ..processes import ServerProcess, start_server
 from ..scenario import Load
-from ..shipped import locustfile
 from ..stack.broker import free_port
+from .command import locust_command
 from .lanes import LoadLane, lanes_option
 
 STARTED = re.compile(r"Starting Locust \d")
@@ -87,10 +86,6 @@ class LoadPlan:
         """The users' run, then the wait for the last parts: due, plus the grace."""
         schedule = (self.parts - 1) * self.spacing_s
         return self.load.run_time_s + schedule + self.missing_grace_s
-
-
-def locust_command(*options: str) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", str(locustfile()), *options]
 
 
 @dataclass

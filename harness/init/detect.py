@@ -1,0 +1,243 @@
+"""What `harness init` reads from a team's repository: the facts a scenario needs.
+
+Plain text search, never an import: the bot's code is not run to be inspected (its
+settings may need secrets, a database, or a broker). Each fact is either found, with
+where it was found, or missing; the writer marks what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Folders that hold no code of the team's own (or too much of someone else's).
+SKIPPED = {
+    ".git", ".hg", ".venv", "venv", "env", ".env", ".tox", ".nox", "node_modules",
+    "__pycache__", "build", "dist", "site-packages", ".mypy_cache", ".ruff_cache",
+    ".pytest_cache", "reports",
+}  # fmt: skip
+MAX_FILES = 5000  # a bounded walk: init reads a repository, not a disk
+PROJECT_FILES = ("manage.py", "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt")
+
+CELERY_APP = re.compile(r"^\s*(?P<var>\w+)\s*=\s*(?:celery\.)?Celery\(", re.MULTILINE)
+CONFIG_NAMESPACE = re.compile(
+    r"config_from_object\([^)]*namespace\s*=\s*[\"'](?P<namespace>\w+)[\"']", re.DOTALL
+)
+SETTINGS_MODULE = re.compile(r"DJANGO_SETTINGS_MODULE[\"']\s*,\s*[\"'](?P<module>[\w.]+)[\"']")
+ROOT_URLCONF = re.compile(r"^ROOT_URLCONF\s*=\s*[\"'](?P<module>[\w.]+)[\"']", re.MULTILINE)
+ROUTE = re.compile(r"\b(?:re_)?path\(\s*r?[\"'](?P<route>[^\"']*)[\"']\s*,\s*(?P<target>[^)]*)")
+INCLUDE = re.compile(r"include\(\s*[\"'](?P<module>[\w.]+)[\"']")
+ENV_READ = re.compile(
+    r"(?:environ(?:\.get)?|getenv|\benv(?:\.\w+)?)\s*[\(\[]\s*[\"'](?P<name>[A-Z][A-Z0-9_]*)[\"']"
+)
+
+# What the harness must reach in the bot's settings, and the variables it sets by default.
+ROLES: dict[str, tuple[str, str]] = {
+    # role: (the variable the harness sets, what it is)
+    "broker_url": ("CELERY_BROKER_URL", "the Celery broker URL"),
+    "api_url": ("WHATSAPP_API_URL", "the Cloud API's base URL (the mock's, in a run)"),
+    "phone_number_id": ("WHATSAPP_PHONE_NUMBER_ID", "the business phone number id"),
+    "token": ("WHATSAPP_ACCESS_TOKEN", "the Cloud API access token"),
+    "app_secret": ("WHATSAPP_APP_SECRET", "the app secret that signs webhooks"),
+    "verify_token": ("WHATSAPP_VERIFY_TOKEN", "the webhook's verify token"),
+    "parts": ("FIXTURES_PARTS", "how many parts a fixtures reply has"),
+    "spacing_s": ("FIXTURES_SPACING_S", "the seconds between parts"),
+}
+
+
+def _role(name: str) -> str | None:
+    """Which role a settings variable plays, by its name (None: none of the harness's)."""
+    upper = name.upper()
+    checks = (
+        ("broker_url", "BROKER" in upper),
+        ("verify_token", "VERIFY" in upper),
+        ("app_secret", "APP_SECRET" in upper),
+        ("phone_number_id", "PHONE" in upper and "ID" in upper),
+        ("token", "TOKEN" in upper and "VERIFY" not in upper),
+        ("api_url", ("API" in upper or "GRAPH" in upper) and "URL" in upper),
+        ("parts", "PARTS" in upper),
+        ("spacing_s", "SPACING" in upper),
+    )
+    return next((role for role, hit in checks if hit), None)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A fact and where it was read (a file relative to the root, and a line)."""
+
+    value: str
+    where: str
+
+
+@dataclass(frozen=True)
+class CeleryApp:
+    module: str  # dotted, from the root
+    variable: str
+    where: str
+    namespace: str | None  # config_from_object(..., namespace=...) in the same file
+
+    @property
+    def argument(self) -> str:
+        """What `celery -A` takes for it."""
+        return (
+            self.module if self.variable in ("app", "celery") else f"{self.module}:{self.variable}"
+        )
+
+
+@dataclass
+class Project:
+    """What was found in a repository; None where nothing was."""
+
+    root: Path
+    name: str
+    django: bool
+    celery_apps: list[CeleryApp] = field(default_factory=list)
+    settings: Found | None = None  # the settings module
+    webhook_path: Found | None = None
+    env: dict[str, Found] = field(default_factory=dict)  # role -> the variable read
+    pool_variable: Found | None = None  # CELERY_WORKER_POOL read from the environment
+    installs: str | None = None  # how CI installs the project
+
+
+class InitError(ValueError):
+    """The directory cannot be set up: one line saying what was found and what to do."""
+
+
+def python_files(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED and not d.startswith("."))
+        found += [Path(folder) / n for n in sorted(names) if n.endswith(".py")]
+        if len(found) >= MAX_FILES:
+            break
+    return found[:MAX_FILES]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _module_of(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _module_files(root: Path, module: str) -> list[Path]:
+    """A dotted module's file, or a package's files (a settings package)."""
+    base = root.joinpath(*module.split("."))
+    if base.with_suffix(".py").is_file():
+        return [base.with_suffix(".py")]
+    if base.is_dir():
+        return sorted(base.glob("*.py"))
+    return []
+
+
+def celery_apps(root: Path, files: list[Path]) -> list[CeleryApp]:
+    apps = []
+    for path in files:
+        text = _read(path)
+        for match in CELERY_APP.finditer(text):
+            namespace = CONFIG_NAMESPACE.search(text)
+            apps.append(
+                CeleryApp(
+                    module=_module_of(path, root),
+                    variable=match["var"],
+                    where=f"{path.relative_to(root)}:{_line_of(text, match.start())}",
+                    namespace=namespace["namespace"] if namespace else None,
+                )
+            )
+    return apps
+
+
+def webhook_route(root: Path, urlconf: str) -> Found | None:
+    """The first URL route whose path or view names a webhook, from the root urlconf down."""
+    queue: list[tuple[str, str]] = [(urlconf, "/")]
+    seen: set[str] = set()
+    while queue:
+        module, prefix = queue.pop(0)
+        if module in seen:
+            continue
+        seen.add(module)
+        for path in _module_files(root, module):
+            text = _read(path)
+            for match in ROUTE.finditer(text):
+                route, target = match["route"].lstrip("^").rstrip("$"), match["target"]
+                included = INCLUDE.search(target)
+                if included:
+                    queue.append((included["module"], prefix + route))
+                elif "webhook" in (route + target).lower():
+                    where = f"{path.relative_to(root)}:{_line_of(text, match.start())}"
+                    return Found(prefix + route, where)
+    return None
+
+
+def settings_env(root: Path, module: str) -> tuple[dict[str, Found], Found | None]:
+    """The environment variables the settings read, by role; and the pool's, if read."""
+    roles: dict[str, Found] = {}
+    pool = None
+    for path in _module_files(root, module):
+        text = _read(path)
+        for match in ENV_READ.finditer(text):
+            name = match["name"]
+            where = f"{path.relative_to(root)}:{_line_of(text, match.start())}"
+            if name == "CELERY_WORKER_POOL":
+                pool = Found(name, where)
+                continue
+            role = _role(name)
+            if role is not None and (role not in roles or name == ROLES[role][0]):
+                roles[role] = Found(name, where)
+    return roles, pool
+
+
+def detect(root: Path) -> Project:
+    """Everything init can tell from the files under `root`; InitError where it cannot start."""
+    if not root.is_dir():
+        raise InitError(f"{root}: no such directory")
+    files = python_files(root)
+    markers = [name for name in PROJECT_FILES if (root / name).is_file()]
+    if not files and not markers:
+        raise InitError(
+            f"{root} holds no Python project (no {', '.join(PROJECT_FILES)} and no .py "
+            "file): run `harness init` in your bot's repository"
+        )
+    manage = root / "manage.py"
+    project = Project(root=root, name=_project_name(root), django=manage.is_file())
+    project.celery_apps = celery_apps(root, files)
+    if project.django:
+        found = SETTINGS_MODULE.search(_read(manage))
+        if found:
+            project.settings = Found(found["module"], "manage.py")
+    if project.settings is not None:
+        project.env, project.pool_variable = settings_env(root, project.settings.value)
+        for path in _module_files(root, project.settings.value):
+            urlconf = ROOT_URLCONF.search(_read(path))
+            if urlconf:
+                project.webhook_path = webhook_route(root, urlconf["module"])
+                break
+    project.installs = _installs(root)
+    return project
+
+
+def _project_name(root: Path) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", root.resolve().name.lower()).strip("-")
+    return name or "bot"
+
+
+def _installs(root: Path) -> str | None:
+    """The command that installs the team's project in CI, from the files it has."""
+    if (root / "requirements.txt").is_file():
+        return "pip install -r requirements.txt"
+    if (root / "pyproject.toml").is_file() or (root / "setup.py").is_file():
+        return "pip install -e ."
+    return None
