@@ -74,7 +74,7 @@ def init_command(
         )
     console.print(Text("Next:"))
     for command in (
-        f"harness run {SCENARIO.as_posix()} --time-scale 0.5",
+        f"harness run {SCENARIO.as_posix()}",
         f"pytest {TEST.as_posix()}",
         f"git add {SCENARIO.parent.as_posix()} {TEST.as_posix()} {WORKFLOW.as_posix()}",
     ):

@@ -20,7 +20,6 @@ from .detect import ROLES, Project
 SCENARIO = Path("stagger") / "pools.toml"
 TEST = Path("tests") / "test_stagger.py"
 WORKFLOW = Path(".github") / "workflows" / "stagger.yml"
-TIME_SCALE = 0.5  # the test's: a quicker run, bounds scaled with it
 WEBHOOK = "{python} manage.py runserver 127.0.0.1:{port} --noreload --skip-checks"
 WORKER = (
     "{python} -m celery -A %s worker --loglevel INFO -n {lane}@%%h -Q {queue}%s -c {concurrency}"
@@ -192,7 +191,7 @@ from harness.expect import assert_as_expected
 SCENARIO = str(Path(__file__).resolve().parents[1] / "{SCENARIO.as_posix()}")
 
 
-@pytest.mark.stagger(scenario=SCENARIO, time_scale={TIME_SCALE})
+@pytest.mark.stagger(scenario=SCENARIO)
 @pytest.mark.parametrize("lane", {lanes!r})
 def test_each_lane_as_expected(stagger_outcome, lane: str) -> None:
     assert_as_expected(stagger_outcome, lane)

@@ -80,8 +80,8 @@ def test_init_writes_a_scenario_that_loads_a_test_and_a_workflow(bot: Path) -> N
     assert [" -P {pool} " in worker for worker in workers] == [True] * 4 + [False]
     assert all(lane.external and lane.external.cwd == str(bot) for lane in scenario.lanes)
     compile((bot / "tests" / "test_stagger.py").read_text(), "test_stagger.py", "exec")
-    # The example has no requirements file: the workflow's install step is marked.
-    assert "fill in .github/workflows/stagger.yml:19: the command" in output
+    assert "fill in" not in output  # the example says everything init needs
+    assert "- run: pip install -r requirements.txt" in (bot / WRITTEN[2]).read_text()
     assert output.rstrip().endswith(
         "git add stagger tests/test_stagger.py .github/workflows/stagger.yml"
     )
@@ -97,9 +97,12 @@ def test_what_init_cannot_tell_is_marked_and_the_scenario_refused_until_filled(
         settings.read_text().replace('os.environ.get("FIXTURES_PARTS", "22")', '"22"')
     )
 
+    (bot / "requirements.txt").unlink()
+
     code, output = init(bot)
 
     assert code == 0, output
+    assert "fill in .github/workflows/stagger.yml:19: the command that installs" in output
     scenario_file = bot / "stagger" / "pools.toml"
     lines = scenario_file.read_text().splitlines()
     marked = [n for n, line in enumerate(lines, 1) if UNFILLED_MARK in line]
