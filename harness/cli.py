@@ -72,10 +72,6 @@ def harness(
     """Reproduce, measure and guard against Celery delivery bugs in the fixtures flow."""
 
 
-app.command(context_settings=PASS_THROUGH)(locust)
-app.command("init")(init_command)
-
-
 def _run_dir(out: Path | None, kind: str) -> Path:
     """`out`, refused if it holds an earlier run; else a new directory under reports/runs/."""
     if out is not None:
@@ -590,6 +586,10 @@ def _capacity_report(run_dir: Path) -> bool:
         return False
     _say(f"report: {markdown} and {html}")
     return True
+
+
+app.command("init")(init_command)
+app.command(context_settings=PASS_THROUGH, add_help_option=False)(locust)  # --help: Locust's
 
 
 def main() -> None:

@@ -31,10 +31,10 @@ def locust(
         bool, typer.Option("--locustfile-path", help="Print the locustfile's path and exit.")
     ] = False,
 ) -> None:
-    """Run the project's Locust users (signed webhook traffic, delivery figures); every other
-    option is Locust's, e.g. `harness locust --host http://127.0.0.1:8001 --mock-url
-    http://127.0.0.1:8000 --headless -u 10 -r 2 -t 60s` (web UI without --headless;
-    `--master` / `--worker` to spread over machines)."""
+    """Run the shipped Locust users against any bot; every other option is Locust's.
+
+    `harness locust --help` is Locust's own help, the locustfile's options included.
+    """
     if path:
         typer.echo(str(locustfile()))
         return

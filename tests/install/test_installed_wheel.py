@@ -267,7 +267,15 @@ def test_locust_runs_the_shipped_users_from_the_install(team: Team) -> None:
     assert Path(path.stdout.strip()).is_relative_to(team.venv)
     helped = team.run("harness locust --help")
     assert helped.returncode == 0, _said(helped)
-    assert "--mock-url" in helped.stdout  # the shipped locustfile's own option
+    assert "Usage: locust" in helped.stdout  # Locust's own help, not the harness's
+    # The shipped locustfile's own options reach it, and its check refuses a bad one
+    # before any request (the host is a closed port, never reached).
+    refused = team.run(
+        "harness locust --headless -u 1 -t 1s --host http://127.0.0.1:9 --fixtures-share 2",
+        timeout=60,
+    )
+    assert refused.returncode == 1, _said(refused)
+    assert "locustfile: --fixtures-share must be within 0..1, got 2.0" in refused.stderr
 
 
 def test_an_unknown_shipped_scenario_lists_the_shipped_ones(team: Team) -> None:
