@@ -104,7 +104,7 @@ FailRatioOpt = Annotated[
     float | None,
     typer.Option(
         "--max-fail-ratio",
-        help="Load scenarios: a lane's failure-ratio bound (0..1); overrides [load.thresholds].",
+        help="Load scenarios: a lane's failure-ratio bound (0..1); overrides \\[load.thresholds].",
     ),
 ]
 LatenessOpt = Annotated[
@@ -112,7 +112,7 @@ LatenessOpt = Annotated[
     typer.Option(
         "--max-lateness-p95",
         help="Load scenarios: a lane's delivery-lateness p95 bound, in the scenario's seconds "
-        "(scaled with it); overrides [load.thresholds].",
+        "(scaled with it); overrides \\[load.thresholds].",
     ),
 ]
 WorkersOpt = Annotated[
