@@ -179,17 +179,21 @@ def _results(run_dir: Path) -> dict:
 
 def _ran(answer: subprocess.CompletedProcess[str], run_dir: Path) -> list[dict]:
     """The run's lanes, once it is shown to have run from the install and judged every
-    part: every lane as expected, or differing only by lateness or order. Time is the pool
-    suite's to judge; here other test sets load the machine, and a part late for the
-    machine's sake says nothing about the install."""
+    part: every lane as expected, or differing only in time (late, early, out of order),
+    with every part delivered once. Time is the pool and ownbots suites' to judge; here
+    other test sets load the machine, and a part late for the machine's sake says
+    nothing about the install. (Beside `stress-ng --cpu 2`, the Django bot's gevent lane
+    once sent part 1 0.07 s before its due time: gevent's timers count from the loop's
+    cached time, which a busy hub lets fall behind.)"""
     assert answer.returncode in (0, 1), _said(answer)
     results = _results(run_dir)
     assert results["complete"], _said(answer)
     for lane in results["lanes"]:
         if not lane["as_expected"]:
-            machine = {"late", "out-of-order"}  # a stalled machine's, not the install's
+            machine = {"late", "early", "out-of-order"}  # the machine's, not the install's
             assert set(lane["reason_codes"]) <= machine, f"{lane['lane']}: {_said(answer)}"
             assert lane["delivered"] == lane["expected_messages"], _said(answer)
+            assert lane["duplicated"] == 0, _said(answer)
     return results["lanes"]
 
 
