@@ -30,6 +30,7 @@ from mock_meta_api.config import describe_validation_error
 
 from . import __version__
 from .bot.settings import DEFAULT_POOLS, POOLS, SettingsError
+from .images import images
 from .init import init_command
 from .load.command import PASS_THROUGH, locust
 from .processes import ServerStartError
@@ -590,6 +591,7 @@ def _capacity_report(run_dir: Path) -> bool:
 
 app.command("init")(init_command)
 app.command(context_settings=PASS_THROUGH, add_help_option=False)(locust)  # --help: Locust's
+app.command()(images)
 
 
 def main() -> None:

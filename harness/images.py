@@ -1,0 +1,50 @@
+"""`harness images`: the compose stacks' images with no registry, from this install.
+
+Registered on the CLI by harness/cli.py (`app.command()(images)`); the build itself is
+harness/stack/images.py.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from .stack import sigterm_as_interrupt
+from .stack.images import ImageError, ImageSettings, build_images
+
+console = Console(width=None if Console().is_terminal else 120)
+
+
+def _say(message: str, style: str = "") -> None:
+    console.print(Text(message, style=style))
+
+
+def images(
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Build every image again, with no build cache.")
+    ] = False,
+) -> None:
+    """Build the images of `--backend compose` from this install, with no registry.
+
+    Base (debootstrap) and broker (Debian's redis-server) when missing;
+    the project image always, from the build cache when nothing changed.
+    Needs root, debootstrap and a running dockerd.
+
+    Tags: STAGGER_IMAGE (stagger/harness:local), BROKER_IMAGE
+    (stagger/redis:bookworm), BASE_IMAGE (stagger/debian:bookworm).
+    """
+    try:
+        settings = ImageSettings.from_env(os.environ)
+        with sigterm_as_interrupt():
+            build_images(settings, rebuild, _say)
+    except ImageError as exc:
+        _say(str(exc), "red")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        _say("interrupted: no image was tagged by the step under way", "yellow")
+        raise typer.Exit(130) from None
+    _say(f"run on them: export STAGGER_IMAGE={settings.project} BROKER_IMAGE={settings.broker}")
