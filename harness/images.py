@@ -20,7 +20,8 @@ console = Console(width=None if Console().is_terminal else 120)
 
 
 def _say(message: str, style: str = "") -> None:
-    console.print(Text(message, style=style))
+    """One line each, never wrapped: paths and tags stay whole in logs."""
+    console.print(Text(message, style=style), soft_wrap=True)
 
 
 def images(

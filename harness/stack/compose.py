@@ -116,9 +116,9 @@ def check_images(client: docker.DockerClient, wanted: Mapping[str, str]) -> None
             client.images.get(image)
         except docker.errors.ImageNotFound:
             how = (
-                "build it with compose/build-images.sh (no registry needed)"
+                "build it with `harness images` (no registry needed)"
                 if variable == "STAGGER_IMAGE"
-                else f"docker pull {image}, or build one with compose/build-images.sh "
+                else f"docker pull {image}, or build one with `harness images` "
                 "and set BROKER_IMAGE=stagger/redis:bookworm"
             )
             raise ComposeUnavailable(f"image {image} ({variable}) is missing: {how}") from None

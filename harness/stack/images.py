@@ -51,6 +51,8 @@ SUITE_PYTHON = {"bookworm": "3.11.2", "trixie": "3.13.5"}
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # In the image, not a harness dependency: Flower, for the stacks' `observe` profile.
 IMAGE_EXTRAS = ("flower>=2",)
+VERSION_LABEL = "org.opencontainers.image.version"
+SOURCE_LABEL = "io.stagger.harness.installed-at"  # the harness package the image came from
 STEP_TIMEOUT_S = 900.0  # debootstrap or a download on a slow mirror
 WHEELS_FORMAT = 1  # bump when the way the wheel folders are made changes
 BASE_CHANGES = [
@@ -330,13 +332,21 @@ def project_context(destination: Path, wheel_dir: Path) -> None:
         shutil.copytree(Path(str(files(package))), destination / package, ignore=ignore)
 
 
+def source_labels() -> dict[str, str]:
+    """Which install an image was built from: its version and where its packages live."""
+    return {
+        VERSION_LABEL: metadata.version(DISTRIBUTION),
+        SOURCE_LABEL: str(Path(str(files("harness"))).resolve()),
+    }
+
+
 def project_image(
     client: docker.DockerClient, settings: ImageSettings, rebuild: bool, say: Say
 ) -> None:
     wheel_dir = wheels(settings, say)
     with _temporary_dir(None, "stagger-context-") as context:
         project_context(context, wheel_dir)
-        _build(client, settings.project, rebuild, path=str(context))
+        _build(client, settings.project, rebuild, path=str(context), labels=source_labels())
 
 
 def check_host(settings: ImageSettings, rebuild: bool, client: docker.DockerClient) -> None:

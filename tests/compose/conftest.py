@@ -1,5 +1,5 @@
 """The compose set: a Docker engine (started here when none answers, stopped if started
-here) and the offline images, built once per session by compose/build-images.sh."""
+here) and the offline images, built once per session by `harness images`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +17,15 @@ import docker.errors
 import pytest
 
 from harness.processes import start_server
-from harness.stack.compose import COMPOSE_DIR, PROJECT_LABEL
+from harness.stack.compose import PROJECT_LABEL
 
 DOCKERD_READY = re.compile(r"API listen on")
 DOCKERD_START_S = 60.0
-# The images this set runs: the tags compose/build-images.sh builds with no registry.
+# The images this set runs: the tags `harness images` builds with no registry.
 OFFLINE_IMAGES = {
     "STAGGER_IMAGE": "stagger/harness:local",
     "BROKER_IMAGE": "stagger/redis:bookworm",
+    "BASE_IMAGE": "stagger/debian:bookworm",
 }
 BUILD_TIMEOUT_S = 900  # a first build: debootstrap, apt-get in two builds, the wheels
 
@@ -62,23 +64,26 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.D
 
 @pytest.fixture(scope="session")
 def offline_images(docker_engine: docker.DockerClient) -> Iterator[dict[str, str]]:
-    """compose/build-images.sh (present images are kept; the project image is rebuilt from
-    the build cache), and the environment pointing runs at those images."""
+    """`harness images` (present images are kept; the project image is rebuilt from the
+    build cache), and the environment pointing runs at those images. STAGGER_IMAGE,
+    BROKER_IMAGE and BASE_IMAGE, when set, choose other tags (two checkouts on one engine)."""
+    wanted = {name: os.environ.get(name) or tag for name, tag in OFFLINE_IMAGES.items()}
     started = time.monotonic()
     build = subprocess.run(
-        [str(COMPOSE_DIR / "build-images.sh")],
+        [sys.executable, "-m", "harness", "images"],
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,
+        env={**os.environ, **wanted},
         stdin=subprocess.DEVNULL,
         check=False,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     print(f"images built in {time.monotonic() - started:.0f} s:\n{build.stdout}")
-    saved = {name: os.environ.get(name) for name in OFFLINE_IMAGES}
-    os.environ.update(OFFLINE_IMAGES)
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
     try:
-        yield dict(OFFLINE_IMAGES)
+        yield dict(wanted)
     finally:
         for name, value in saved.items():
             if value is None:

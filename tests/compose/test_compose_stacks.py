@@ -318,7 +318,7 @@ def test_bad_input_fails_in_seconds_in_one_line_and_starts_nothing(
         if fault == "no engine":
             env, said = {"DOCKER_HOST": f"unix://{tmp_path / 'no-docker.sock'}"}, "dockerd"
         elif fault == "missing image":
-            env, said = {"STAGGER_IMAGE": "stagger/missing:none"}, "compose/build-images.sh"
+            env, said = {"STAGGER_IMAGE": "stagger/missing:none"}, "harness images"
         else:
             taken = stack.enter_context(socket.socket())
             taken.bind(("127.0.0.1", 0))
