@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from importlib.resources import files
 from pathlib import Path
+from typing import TypeVar
 
 import docker
 import docker.errors
@@ -54,6 +55,7 @@ IMAGE_EXTRAS = ("flower>=2",)
 VERSION_LABEL = "org.opencontainers.image.version"
 SOURCE_LABEL = "io.stagger.harness.installed-at"  # the harness package the image came from
 STEP_TIMEOUT_S = 900.0  # debootstrap or a download on a slow mirror
+KEEP_WHEEL_SETS = 3  # wheel folders kept per Python (each ~100 MB)
 WHEELS_FORMAT = 1  # bump when the way the wheel folders are made changes
 BASE_CHANGES = [
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -62,6 +64,7 @@ BASE_CHANGES = [
 ]
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 class ImageError(RuntimeError):
@@ -175,7 +178,8 @@ def wheels(settings: ImageSettings, say: Say) -> Path:
     root = cache_dir().parent / "wheels" / settings.python
     final = root / key
     if (final / "requirements.txt").exists():
-        say(f"wheels: {len(requirements)} requirements, present in {final}")
+        os.utime(final)  # recently used: kept by _prune
+        say(f"wheels: present in {final}")
         return final
     root.mkdir(parents=True, exist_ok=True)
     with _temporary_dir(root, f".{key}.", ".building") as building:
@@ -194,8 +198,18 @@ def wheels(settings: ImageSettings, say: Say) -> Path:
             building.rename(final)
     if not (final / "requirements.txt").exists():
         raise ImageError(f"the wheels could not be put in {final}")
-    say(f"wheels: {len(requirements)} requirements downloaded into {final}")
+    _prune(root, keep=final)
+    say(f"wheels: downloaded into {final}")
     return final
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """The newest few wheel folders stay (another install's build may be using one)."""
+    complete = [path for path in root.iterdir() if (path / "requirements.txt").exists()]
+    complete.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+    for path in complete[KEEP_WHEEL_SETS:]:
+        if path != keep:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # -- processes and temporary files -----------------------------------------------------------
@@ -341,9 +355,8 @@ def source_labels() -> dict[str, str]:
 
 
 def project_image(
-    client: docker.DockerClient, settings: ImageSettings, rebuild: bool, say: Say
+    client: docker.DockerClient, settings: ImageSettings, rebuild: bool, wheel_dir: Path
 ) -> None:
-    wheel_dir = wheels(settings, say)
     with _temporary_dir(None, "stagger-context-") as context:
         project_context(context, wheel_dir)
         _build(client, settings.project, rebuild, path=str(context), labels=source_labels())
@@ -373,17 +386,21 @@ def build_images(settings: ImageSettings, rebuild: bool, say: Say) -> None:
                 say(f"{kind} image {tag}: present")
                 continue
             _timed(f"{kind} image {tag}", step, say)
+        wheel_dir = _timed(
+            f"wheels for Python {settings.python}", lambda: wheels(settings, say), say
+        )
         _timed(
-            f"project image {settings.project} (Python {settings.python})",
-            lambda: project_image(client, settings, rebuild, say),
+            f"project image {settings.project}",
+            lambda: project_image(client, settings, rebuild, wheel_dir),
             say,
         )
     finally:
         client.close()
 
 
-def _timed(name: str, step: Callable[[], None], say: Say) -> None:
+def _timed(name: str, step: Callable[[], T], say: Say) -> T:
     started = time.monotonic()
     say(f"==> {name}")
-    step()
+    value = step()
     say(f"==> {name}: {time.monotonic() - started:.0f} s")
+    return value
