@@ -303,9 +303,12 @@ def base_image(client: docker.DockerClient, settings: ImageSettings) -> None:
                     path.unlink()
         _run(["tar", "-C", str(rootfs), "-c", "-f", str(work / "rootfs.tar"), "."], "tar")
         repository, tag = parse_repository_tag(settings.base)
-        client.api.import_image_from_file(
-            str(work / "rootfs.tar"), repository=repository, tag=tag, changes=BASE_CHANGES
-        )
+        try:
+            client.api.import_image_from_file(
+                str(work / "rootfs.tar"), repository=repository, tag=tag, changes=BASE_CHANGES
+            )
+        except docker.errors.APIError as exc:
+            raise ImageError(f"docker import failed: {exc.explanation or exc}") from None
     if not present(client, settings.base):
         raise ImageError(f"docker import did not make {settings.base}")
 
@@ -315,7 +318,10 @@ def _build(client: docker.DockerClient, tag: str, rebuild: bool, **kwargs: objec
     try:
         client.images.build(tag=tag, nocache=rebuild, rm=True, forcerm=True, pull=False, **kwargs)
     except docker.errors.BuildError as exc:
-        raise ImageError(f"building {tag} failed: {exc.msg.strip()}") from None
+        said = [str(entry.get("stream", "")).strip() for entry in exc.build_log]
+        said = [line for line in said if line and not line.startswith(("Step ", "---> "))]
+        cause = f" ({said[-1]})" if said else ""
+        raise ImageError(f"building {tag} failed: {exc.msg.strip()}{cause}") from None
     except docker.errors.APIError as exc:
         raise ImageError(f"building {tag} failed: {exc.explanation or exc}") from None
 

@@ -18,8 +18,6 @@ from harness.shipped import compose_dir
 from harness.stack import images
 from harness.stack.images import ImageError, ImageSettings, image_requirements, project_context
 
-pytestmark = pytest.mark.unit
-
 
 class FakeDist:
     def __init__(self, version: str, requires: list[str]) -> None:
@@ -27,6 +25,7 @@ class FakeDist:
         self.requires = requires
 
 
+@pytest.mark.unit
 def test_every_distribution_of_the_closure_is_pinned_to_its_installed_version_for_the_image(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -62,6 +61,7 @@ def test_every_distribution_of_the_closure_is_pinned_to_its_installed_version_fo
     ]
 
 
+@pytest.mark.unit
 def test_the_real_closure_pins_what_is_installed_here() -> None:
     pinned = dict(line.split("==") for line in image_requirements("3.11.2") if "==" in line)
     assert pinned["celery"] == metadata.version("celery")
@@ -70,6 +70,7 @@ def test_the_real_closure_pins_what_is_installed_here() -> None:
     assert "stagger-harness" not in pinned  # its packages go in as files
 
 
+@pytest.mark.unit
 def test_the_context_holds_the_installed_packages_without_bytecode(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
@@ -87,6 +88,7 @@ def test_the_context_holds_the_installed_packages_without_bytecode(tmp_path: Pat
     assert not list(context.rglob("*.pyc"))
 
 
+@pytest.mark.unit
 def test_settings_come_from_the_environment_and_an_unknown_suite_needs_its_python() -> None:
     settings = ImageSettings.from_env({"STAGGER_IMAGE": "me/harness:1", "DEBIAN_SUITE": "trixie"})
     assert (settings.project, settings.python) == ("me/harness:1", "3.13.5")
@@ -95,6 +97,7 @@ def test_settings_come_from_the_environment_and_an_unknown_suite_needs_its_pytho
         ImageSettings.from_env({"DEBIAN_SUITE": "forky"})
 
 
+@pytest.mark.integration  # a real `harness images` process
 def test_no_engine_is_one_line_and_exit_2(tmp_path: Path) -> None:
     answer = subprocess.run(
         [sys.executable, "-m", "harness", "images"],
