@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 
+import docker.errors
 import pytest
 
 from harness.shipped import compose_dir
@@ -112,3 +113,27 @@ def test_no_engine_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert answer.returncode == 2, lines
     assert len(lines) == 1, lines
     assert "dockerd" in lines[0]
+
+
+def _no_image(tag: str) -> None:
+    raise docker.errors.ImageNotFound(tag)
+
+
+# An engine that has none of the images (check_host only asks `images.get`).
+NO_IMAGES = SimpleNamespace(images=SimpleNamespace(get=_no_image))
+
+
+@pytest.mark.unit
+def test_a_missing_base_needs_debootstrap_and_root_before_anything_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = ImageSettings()
+    monkeypatch.setattr(images.shutil, "which", lambda _: None)
+    with pytest.raises(ImageError, match=r"^debootstrap is missing: apt-get install debootstrap$"):
+        images.check_host(settings, False, NO_IMAGES)  # type: ignore[arg-type]
+    monkeypatch.setattr(images.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    monkeypatch.setattr(images.os, "geteuid", lambda: 1000)
+    with pytest.raises(ImageError, match="needs root"):
+        images.check_host(settings, False, NO_IMAGES)  # type: ignore[arg-type]
+    monkeypatch.setattr(images.os, "geteuid", lambda: 0)
+    images.check_host(settings, False, NO_IMAGES)  # type: ignore[arg-type]
