@@ -59,7 +59,16 @@ def init_command(
     except InitError as exc:
         console.print(Text(f"harness init: {exc}", style="red"))
         raise typer.Exit(2) from None
-    apply(root, files)
+    try:
+        apply(root, files)
+    except OSError as exc:
+        console.print(
+            Text(
+                f"harness init: cannot write {exc.filename}: {exc.strerror}; nothing was changed",
+                style="red",
+            )
+        )
+        raise typer.Exit(2) from None
     for planned in files:
         console.print(Text(f"wrote {planned.path}"))
         for line, what in planned.to_fill:
@@ -67,8 +76,8 @@ def init_command(
     if any(planned.to_fill for planned in files):
         console.print(
             Text(
-                f"Fill in each line marked '{MARK}' and delete the mark; until then the "
-                "harness refuses the scenario and says where.",
+                f"Fill in each line marked '{MARK}' and delete the mark (the harness "
+                "refuses a scenario that still holds one, naming its lines).",
                 style="yellow",
             )
         )

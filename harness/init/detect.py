@@ -16,12 +16,14 @@ from pathlib import Path
 SKIPPED = {
     ".git", ".hg", ".venv", "venv", "env", ".env", ".tox", ".nox", "node_modules",
     "__pycache__", "build", "dist", "site-packages", ".mypy_cache", ".ruff_cache",
-    ".pytest_cache", "reports",
+    ".pytest_cache", "reports", "tests", "test",
 }  # fmt: skip
 MAX_FILES = 5000  # a bounded walk: init reads a repository, not a disk
 PROJECT_FILES = ("manage.py", "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt")
 
-CELERY_APP = re.compile(r"^\s*(?P<var>\w+)\s*=\s*(?:celery\.)?Celery\(", re.MULTILINE)
+CELERY_APP = re.compile(
+    r"^[ \t]*(?P<var>\w+)[ \t]*(?::[ \t]*[\w.]+[ \t]*)?=[ \t]*(?:celery\.)?Celery\(", re.MULTILINE
+)
 CONFIG_NAMESPACE = re.compile(
     r"config_from_object\([^)]*namespace\s*=\s*[\"'](?P<namespace>\w+)[\"']", re.DOTALL
 )
@@ -30,8 +32,15 @@ ROOT_URLCONF = re.compile(r"^ROOT_URLCONF\s*=\s*[\"'](?P<module>[\w.]+)[\"']", r
 ROUTE = re.compile(r"\b(?:re_)?path\(\s*r?[\"'](?P<route>[^\"']*)[\"']\s*,\s*(?P<target>[^)]*)")
 INCLUDE = re.compile(r"include\(\s*[\"'](?P<module>[\w.]+)[\"']")
 ENV_READ = re.compile(
-    r"(?:environ(?:\.get)?|getenv|\benv(?:\.\w+)?)\s*[\(\[]\s*[\"'](?P<name>[A-Z][A-Z0-9_]*)[\"']"
+    r"(?:environ(?:\.get)?|getenv|\benv(?:\.\w+)?|\bconfig)\s*[\(\[]\s*[\"'](?P<name>[A-Z][A-Z0-9_]*)[\"']"
 )
+DEFAULT_QUEUE = re.compile(
+    r"^(?:CELERY_TASK_DEFAULT_QUEUE|task_default_queue)\s*=\s*(?P<value>.+)$", re.M
+)
+LITERAL = re.compile(r"^[\"'](?P<text>[\w.:-]+)[\"']\s*(?:#.*)?$")
+COMMENT = re.compile(r"^[ \t]*#.*$", re.MULTILINE)
+# A Cloud API setting's name says whose it is: no SENTRY_API_URL or GITHUB_TOKEN.
+WHATSAPP_WORDS = ("WHATSAPP", "WA_", "META", "GRAPH", "FACEBOOK", "FB_")
 
 # What the harness must reach in the bot's settings, and the variables it sets by default.
 ROLES: dict[str, tuple[str, str]] = {
@@ -50,15 +59,16 @@ ROLES: dict[str, tuple[str, str]] = {
 def _role(name: str) -> str | None:
     """Which role a settings variable plays, by its name (None: none of the harness's)."""
     upper = name.upper()
+    whatsapp = any(word in upper for word in WHATSAPP_WORDS)
     checks = (
         ("broker_url", "BROKER" in upper),
-        ("verify_token", "VERIFY" in upper),
-        ("app_secret", "APP_SECRET" in upper),
-        ("phone_number_id", "PHONE" in upper and "ID" in upper),
-        ("token", "TOKEN" in upper and "VERIFY" not in upper),
-        ("api_url", ("API" in upper or "GRAPH" in upper) and "URL" in upper),
-        ("parts", "PARTS" in upper),
-        ("spacing_s", "SPACING" in upper),
+        ("verify_token", whatsapp and "VERIFY" in upper),
+        ("app_secret", whatsapp and "SECRET" in upper),
+        ("phone_number_id", whatsapp and "PHONE" in upper and "ID" in upper),
+        ("token", whatsapp and "TOKEN" in upper and "VERIFY" not in upper),
+        ("api_url", whatsapp and "URL" in upper),
+        ("parts", "FIXTURES" in upper and "PARTS" in upper),
+        ("spacing_s", "FIXTURES" in upper and "SPACING" in upper),
     )
     return next((role for role, hit in checks if hit), None)
 
@@ -98,6 +108,7 @@ class Project:
     webhook_path: Found | None = None
     env: dict[str, Found] = field(default_factory=dict)  # role -> the variable read
     pool_variable: Found | None = None  # CELERY_WORKER_POOL read from the environment
+    queue: Found | None = None  # the queue the bot sends to, for the worker's -Q
     installs: str | None = None  # how CI installs the project
 
 
@@ -116,10 +127,13 @@ def python_files(root: Path) -> list[Path]:
 
 
 def _read(path: Path) -> str:
+    """A file's text with its comment lines blanked (line numbers kept): a route or a
+    setting that is commented out is not the bot's."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
+    return COMMENT.sub("", text)
 
 
 def _module_of(path: Path, root: Path) -> str:
@@ -177,9 +191,30 @@ def webhook_route(root: Path, urlconf: str) -> Found | None:
                 if included:
                     queue.append((included["module"], prefix + route))
                 elif "webhook" in (route + target).lower():
+                    if any(sign in route for sign in "(<\\"):
+                        return None  # a pattern, not a path: the person fills it in
                     where = f"{path.relative_to(root)}:{_line_of(text, match.start())}"
                     return Found(prefix + route, where)
     return None
+
+
+def settings_queue(root: Path, module: str) -> Found | None:
+    """The queue the bot's tasks go to: `{queue}` where the settings read it from the
+    environment (the harness sets CELERY_TASK_QUEUE, or the variable named), the literal
+    they name, or Celery's default `celery` where they name none; None: cannot tell."""
+    for path in _module_files(root, module):
+        text = _read(path)
+        found = DEFAULT_QUEUE.search(text)
+        if found is None:
+            continue
+        where = f"{path.relative_to(root)}:{_line_of(text, found.start())}"
+        value = found["value"].strip()
+        read = ENV_READ.search(value)
+        if read is not None:
+            return Found(read["name"], where)
+        literal = LITERAL.match(value)
+        return Found(f"={literal['text']}", where) if literal else None
+    return Found("=celery", "Celery's default")
 
 
 def settings_env(root: Path, module: str) -> tuple[dict[str, Found], Found | None]:
@@ -212,6 +247,14 @@ def detect(root: Path) -> Project:
             "file): run `harness init` in your bot's repository"
         )
     manage = root / "manage.py"
+    if not manage.is_file():
+        nested = sorted(path.parent for path in files if path.name == "manage.py")
+        if nested:
+            where = nested[0].relative_to(root)
+            raise InitError(
+                f"{root} has no manage.py, {where}/ has one: run `harness init {where}` "
+                "(the scenario's commands run where manage.py is)"
+            )
     project = Project(root=root, name=_project_name(root), django=manage.is_file())
     project.celery_apps = celery_apps(root, files)
     if project.django:
@@ -220,6 +263,7 @@ def detect(root: Path) -> Project:
             project.settings = Found(found["module"], "manage.py")
     if project.settings is not None:
         project.env, project.pool_variable = settings_env(root, project.settings.value)
+        project.queue = settings_queue(root, project.settings.value)
         for path in _module_files(root, project.settings.value):
             urlconf = ROOT_URLCONF.search(_read(path))
             if urlconf:

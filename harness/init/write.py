@@ -21,9 +21,10 @@ SCENARIO = Path("stagger") / "pools.toml"
 TEST = Path("tests") / "test_stagger.py"
 WORKFLOW = Path(".github") / "workflows" / "stagger.yml"
 WEBHOOK = "{python} manage.py runserver 127.0.0.1:{port} --noreload --skip-checks"
-WORKER = (
-    "{python} -m celery -A %s worker --loglevel INFO -n {lane}@%%h -Q {queue}%s -c {concurrency}"
-)
+WORKER = "{python} -m celery -A %s worker --loglevel INFO -n {lane}@%%h -Q %s%s -c {concurrency}"
+# Without these the bot would not use the harness's broker, its mock Cloud API (it would
+# call Meta itself) or its signing secret: a missing one is marked, never guessed.
+REQUIRED_ROLES = ("broker_url", "api_url", "app_secret")
 
 # The four pools on the command line (the fix), then the incident's trap.
 POOL_LANES = (
@@ -77,9 +78,17 @@ def scenario_text(project: Project) -> tuple[str, list[tuple[int, str]]]:
         f"name = {_toml(project.name + '-pools')}",
         'description = "The fixtures flow on solo, prefork, threads and gevent, and gevent '
         'named only in settings."',
-        "",
-        "[flow]",
     )
+    for role in REQUIRED_ROLES:
+        if role not in project.env:
+            variable, what = ROLES[role]
+            out.mark(
+                f"no environment variable for {what} found in your settings: make them read "
+                f'one (the harness sets {variable}), or add NAME = "{{{role}}}" to each '
+                "lane's [lanes.external.env]",
+                "",
+            )
+    out.add("", "[flow]")
     parts, spacing = project.env.get("parts"), project.env.get("spacing_s")
     if parts is None:
         out.mark("how many parts the bot sends for one fixtures request", 'messages = "?"')
@@ -142,14 +151,17 @@ def _lane(
         )
         out.mark("the URL path of the bot's WhatsApp webhook", 'webhook_path = "?"')
     pool_option = "" if settings else " -P {pool}"
-    if len(project.celery_apps) == 1:
-        app = project.celery_apps[0]
-        out.add(f"worker = {_toml(WORKER % (app.argument, pool_option))}  # {app.where}")
+    queue = project.queue
+    queue_option = "?" if queue is None else queue.value[1:] if queue.value[0] == "=" else "{queue}"
+    apps = project.celery_apps
+    app = apps[0].argument if len(apps) == 1 else "?"
+    line = f"worker = {_toml(WORKER % (app, queue_option, pool_option))}"
+    if len(apps) != 1:
+        out.mark("the Celery app for `celery -A` (no `Celery(...)` found)", line)
+    elif queue is None:
+        out.mark("the queue your tasks go to, for -Q (CELERY_TASK_DEFAULT_QUEUE)", line)
     else:
-        out.mark(
-            "the Celery app for `celery -A` (no `Celery(...)` found)",
-            f"worker = {_toml(WORKER % ('?', pool_option))}",
-        )
+        out.add(f"{line}  # {apps[0].where}; queue: {queue.where}")
     out.add('cwd = ".."  # the repository, relative to this file')
     if settings and (project.pool_variable is None or not _namespaced(project)):
         out.mark(
@@ -163,6 +175,8 @@ def _lane(
         for role, found in sorted(project.env.items())
         if found.value != ROLES[role][0]
     }
+    if queue is not None and queue.value[0] != "=" and queue.value != "CELERY_TASK_QUEUE":
+        env[queue.value] = "{queue}"
     if env:
         out.add("[lanes.external.env]  # your settings' own variable names")
         out.add(*(f'{name} = "{value}"' for name, value in env.items()))
@@ -223,9 +237,12 @@ def workflow_text(project: Project) -> tuple[str, list[tuple[int, str]]]:
         out.mark("the command that installs your bot's dependencies", "      - run: ?")
     else:
         out.add(f"      - run: {project.installs}")
-    out.add(
-        "      # Or the wheel or git URL you install the harness from.",
+    out.mark(
+        "where CI installs the harness from (a wheel, a git URL or your package index), "
+        "with pytest; add `-c requirements.txt` to keep your pinned Celery",
         "      - run: pip install stagger-harness pytest",
+    )
+    out.add(
         "      - run: >-",
         f"          pytest {TEST.as_posix()}",
         "          --stagger-runs-dir reports/stagger --junitxml reports/junit.xml",
@@ -250,19 +267,27 @@ def plan(project: Project) -> list[Planned]:
 
 
 def apply(root: Path, files: list[Planned]) -> None:
-    """Write every file, each through a temporary file renamed into place; on a failure,
-    remove what this call wrote, so init writes all of its files or none."""
-    written: list[Path] = []
+    """Write every file, each through a temporary file renamed into place (with the mode a
+    new file gets); on a failure, put back what this call replaced and remove what it
+    added, so init writes all of its files or none."""
+    umask = os.umask(0)
+    os.umask(umask)
+    done: list[tuple[Path, bytes | None]] = []  # each target, and what it held before
     try:
         for planned in files:
             target = root / planned.path
             target.parent.mkdir(parents=True, exist_ok=True)
+            before = target.read_bytes() if target.is_file() else None
             handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(planned.text)
+            os.chmod(temporary, 0o666 & ~umask)
             os.replace(temporary, target)
-            written.append(target)
+            done.append((target, before))
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        for path, before in reversed(done):
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(before)
         raise

@@ -63,7 +63,7 @@ def code_path() -> Path:
     """
     sources = {name: Path(str(files(name))).resolve() for name in PACKAGES}
     key = hashlib.sha256(json.dumps({k: str(v) for k, v in sources.items()}).encode())
-    final = cache_dir().parent / "code" / key.hexdigest()[:16]
+    final = cache_dir() / "code" / key.hexdigest()[:16]
     if all((final / name).exists() for name in PACKAGES):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)

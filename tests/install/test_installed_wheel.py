@@ -156,21 +156,34 @@ def test_the_readmes_team_path_runs_command_by_command(team: Team) -> None:
     block = TEAM_PATH.search((ROOT / "README.md").read_text(encoding="utf-8"))
     assert block, "the README's 'your own bot' block is missing"
     commands = [line.split("  #")[0].strip() for line in block.group(1).splitlines()]
-    assert commands[0].startswith("pip install stagger-harness")  # done: the built wheel
+    assert commands[0].startswith("pip install")  # done: the built wheel, as the fixture did
     repository = team.repository("init-bot", scenarios=False)
     git = _run(["git", "init", "--quiet"], repository)
     assert git.returncode == 0, _said(git)
     for command in commands[1:]:
+        if command.startswith("pytest"):  # keep its run, to read what it judged
+            command += " -p no:cacheprovider --stagger-keep-runs --stagger-runs-dir runs/test"
         answer = team.run(command, cwd=repository)
-        assert answer.returncode == 0, f"{command}: {_said(answer)}"
-        if command.startswith("harness init"):
-            assert "fill in" not in answer.stdout, answer.stdout  # the example says it all
-        if command.startswith("pytest"):
-            assert "5 passed" in answer.stdout, answer.stdout
+        if command.startswith("harness run"):
+            _ran(answer, repository / "reports" / "runs" / _only(repository / "reports" / "runs"))
+        elif command.startswith("pytest"):
+            _ran(answer, repository / "runs" / "test" / _only(repository / "runs" / "test"))
+        else:
+            assert answer.returncode == 0, f"{command}: {_said(answer)}"
+        if command.startswith("harness init"):  # the example says all but where CI gets it
+            marked = [line for line in answer.stdout.splitlines() if "fill in" in line]
+            assert [line.split(":")[0] for line in marked] == [
+                "  fill in .github/workflows/stagger.yml"
+            ], answer.stdout
     listed = _run(["git", "diff", "--cached", "--name-only"], repository).stdout.split()
     assert sorted(listed) == [
         ".github/workflows/stagger.yml", "stagger/pools.toml", "tests/test_stagger.py",
     ]  # fmt: skip
+
+
+def _only(folder: Path) -> str:
+    (name,) = [path.name for path in folder.iterdir() if path.is_dir()]
+    return name
 
 
 def _results(run_dir: Path) -> dict:

@@ -43,7 +43,7 @@ def test_the_django_example_is_detected_without_running_its_code(bot: Path) -> N
     assert project.django
     assert project.name == "my-bot"
     assert [(a.argument, a.where, a.namespace) for a in project.celery_apps] == [
-        ("botsite.celery", "botsite/celery.py:8", "CELERY")
+        ("botsite.celery", "botsite/celery.py:9", "CELERY")
     ]
     assert project.settings is not None
     assert project.settings.value == "botsite.settings"
@@ -77,10 +77,17 @@ def test_init_writes_a_scenario_that_loads_a_test_and_a_workflow(bot: Path) -> N
     ]
     workers = [lane.external.worker for lane in scenario.lanes if lane.external]
     assert all("-A botsite.celery " in worker for worker in workers)
+    assert all(" -Q {queue} " in worker for worker in workers)  # the settings read it
+    assert all(oct((bot / name).stat().st_mode & 0o777) == oct(0o644) for name in WRITTEN)
     assert [" -P {pool} " in worker for worker in workers] == [True] * 4 + [False]
     assert all(lane.external and lane.external.cwd == str(bot) for lane in scenario.lanes)
     compile((bot / "tests" / "test_stagger.py").read_text(), "test_stagger.py", "exec")
-    assert "fill in" not in output  # the example says everything init needs
+    # The example says everything init needs but where CI gets the harness from.
+    assert [line for line in output.splitlines() if "fill in" in line] == [
+        "  fill in .github/workflows/stagger.yml:20: where CI installs the harness from (a "
+        "wheel, a git URL or your package index), with pytest; add `-c requirements.txt` to "
+        "keep your pinned Celery"
+    ]
     assert "- run: pip install -r requirements.txt" in (bot / WRITTEN[2]).read_text()
     assert output.rstrip().endswith(
         "git add stagger tests/test_stagger.py .github/workflows/stagger.yml"
@@ -149,7 +156,7 @@ def test_settings_that_do_not_read_the_pool_mark_the_trap_lane(bot: Path) -> Non
             lambda root: (root / "worker2.py").write_text(
                 "from celery import Celery\nother = Celery('x')\n"
             ),
-            "2 Celery apps found: worker2 (worker2.py:2), botsite.celery (botsite/celery.py:8)",
+            "2 Celery apps found: worker2 (worker2.py:2), botsite.celery (botsite/celery.py:9)",
             id="several-apps",
         ),
         pytest.param(
@@ -191,3 +198,115 @@ def test_several_apps_are_resolved_by_naming_one_and_force_overwrites(bot: Path)
     code, output = init(bot, "--force", "--celery-app", "botsite.celery")
     assert code == 0, output
     assert "-A botsite.celery " in (bot / "stagger" / "pools.toml").read_text()
+
+
+def _settings(bot: Path, old: str, new: str) -> None:
+    settings = bot / "botsite" / "settings.py"
+    text = settings.read_text()
+    assert old in text
+    settings.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize(
+    ("line", "queue"),
+    [
+        pytest.param('CELERY_TASK_DEFAULT_QUEUE = "io"', " -Q io ", id="named"),
+        pytest.param("", " -Q celery ", id="celery-default"),
+    ],
+)
+def test_the_worker_consumes_the_queue_the_settings_name(bot: Path, line: str, queue: str) -> None:
+    _settings(
+        bot, 'CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_QUEUE", "celery")', line
+    )
+
+    assert init(bot)[0] == 0
+    scenario, _ = load_scenario(str(bot / "stagger" / "pools.toml"))
+    assert all(queue in lane.external.worker for lane in scenario.lanes if lane.external)
+
+
+def test_a_queue_init_cannot_read_is_marked(bot: Path) -> None:
+    _settings(
+        bot,
+        'CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_QUEUE", "celery")',
+        "CELERY_TASK_DEFAULT_QUEUE = QUEUES[0]",
+    )
+    code, output = init(bot)
+    assert code == 0
+    assert "the queue your tasks go to" in output
+
+
+def test_cloud_api_settings_must_name_whatsapp_and_a_missing_url_is_marked(bot: Path) -> None:
+    _settings(bot, 'os.environ.get("WHATSAPP_API_URL", "https://graph.facebook.com")', '"x"')
+    settings = bot / "botsite" / "settings.py"
+    settings.write_text(
+        settings.read_text() + 'SENTRY_API_URL = os.environ.get("SENTRY_API_URL")\n'
+    )
+
+    code, output = init(bot)
+
+    assert code == 0
+    text = (bot / "stagger" / "pools.toml").read_text()
+    assert "SENTRY_API_URL" not in text
+    assert "no environment variable for the Cloud API's base URL" in output
+
+
+def test_other_names_are_mapped_through_the_lane_environment(bot: Path) -> None:
+    _settings(bot, 'os.environ.get("WHATSAPP_APP_SECRET", "")', 'config("META_APP_SECRET")')
+
+    assert init(bot)[0] == 0
+    scenario, _ = load_scenario(str(bot / "stagger" / "pools.toml"))
+    assert all(
+        lane.external.env == {"META_APP_SECRET": "{app_secret}"}
+        for lane in scenario.lanes
+        if lane.external
+    )
+
+
+@pytest.mark.parametrize(
+    "urls",
+    [
+        pytest.param(
+            'urlpatterns = [\n    # path("old-webhook/", webhook),\n    path("in/", webhook)]\n',
+            id="commented-route-ignored",
+        ),
+        pytest.param(
+            'urlpatterns = [re_path(r"^wa/(?P<account>\\w+)/webhook/$", webhook)]\n',
+            id="pattern-left-to-fill",
+        ),
+    ],
+)
+def test_only_a_plain_live_route_is_taken(bot: Path, urls: str) -> None:
+    (bot / "botsite" / "urls.py").write_text(
+        "from django.urls import path, re_path\nfrom replies.views import webhook\n" + urls
+    )
+    code, output = init(bot)
+    assert code == 0
+    text = (bot / "stagger" / "pools.toml").read_text()
+    assert "old-webhook" not in text
+    assert ('webhook_path = "/in/"' in text) != ("the URL path of the bot's" in output)
+
+
+def test_manage_py_in_a_subfolder_names_it(bot: Path, tmp_path: Path) -> None:
+    monorepo = tmp_path / "mono"
+    monorepo.mkdir()
+    bot.rename(monorepo / "backend")
+
+    code, output = init(monorepo)
+
+    assert code == 2
+    assert "backend/ has one: run `harness init backend`" in output
+    assert not (monorepo / "stagger").exists()
+
+
+def test_a_failed_write_puts_back_what_it_replaced(bot: Path) -> None:
+    (bot / "tests").mkdir()
+    (bot / "tests" / "test_stagger.py").write_text("# mine\n")
+    (bot / ".github" / "workflows" / "stagger.yml").mkdir(parents=True)  # cannot be replaced
+
+    code, output = init(bot, "--force")
+
+    assert code == 2
+    assert "cannot write" in output
+    assert "nothing was changed" in output
+    assert (bot / "tests" / "test_stagger.py").read_text() == "# mine\n"
+    assert not (bot / "stagger" / "pools.toml").exists()
