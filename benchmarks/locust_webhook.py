@@ -33,7 +33,8 @@ from pathlib import Path
 import psutil
 
 from harness.load.driver import locust_command
-from harness.stack import LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
+from harness.signals import orderly_shutdown
+from harness.stack import LaneSpec, LocalStack, StackSpec
 
 RESULTS = Path(__file__).parent / "results"
 PACED_USERS = 20
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = StackSpec(lanes=[LaneSpec(name="solo", pool="solo")])
     with (
         tempfile.TemporaryDirectory() as tmp,
-        sigterm_as_interrupt(),
+        orderly_shutdown(),
         LocalStack(spec, Path(tmp) / "stack") as stack,
     ):
         for n in range(args.repeat):

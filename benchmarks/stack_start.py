@@ -26,7 +26,8 @@ from pathlib import Path
 import psutil
 
 from harness.bot.settings import POOLS
-from harness.stack import LocalStack, StackSpec, sigterm_as_interrupt
+from harness.signals import orderly_shutdown
+from harness.stack import LocalStack, StackSpec
 
 RESULTS = Path(__file__).parent / "results"
 LANE_SETS = {"solo": ("solo",), "four-pools": POOLS}
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs: dict[str, list[dict[str, float]]] = {}
     try:
-        with sigterm_as_interrupt(), tempfile.TemporaryDirectory() as scratch:
+        with orderly_shutdown(), tempfile.TemporaryDirectory() as scratch:
             for name, pools in LANE_SETS.items():
                 runs[name] = [
                     measure(pools, Path(scratch) / f"{name}-{i}") for i in range(args.repeat)

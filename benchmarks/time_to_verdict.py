@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.run import RunOutcome, run_scenario
 from harness.scenario import Scenario, load_scenario
-from harness.stack import sigterm_as_interrupt
+from harness.signals import orderly_shutdown
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_RATIO = 1.2
@@ -59,7 +59,7 @@ def main() -> int:
     scenario = written.scaled(args.time_scale)
     schedule = scenario.flow.schedule_s
     rows: list[dict[str, object]] = []
-    with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="verdict-") as tmp:
+    with orderly_shutdown(), tempfile.TemporaryDirectory(prefix="verdict-") as tmp:
         for n in range(args.repeat):
             side = timed(scenario, Path(tmp) / f"side-{n}")
             rows.append({"mode": "side by side", "lanes": len(scenario.lanes), **side})

@@ -7,7 +7,10 @@ judges a stored run again and `harness report` redraws its reports. `harness sta
 holds a stack up for manual work until Ctrl-C.
 Exit status: 0 every lane as expected, 1 a lane differs, 2 bad input or a run
 that could not be done (the stack did not start, or a part of it failed),
-130 interrupted (partial results are still written).
+3 a process or container it started was still running at its end (the last line names
+each one), 130 interrupted (partial results are still written). Any burst of SIGINT and
+SIGTERM leads to one orderly stop (`harness.signals`); "every process was stopped" is
+said only once each one was checked gone.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import shlex
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -28,7 +32,7 @@ from rich.text import Text
 
 from mock_meta_api.config import describe_validation_error
 
-from . import __version__
+from . import __version__, reaper
 from .bot.settings import DEFAULT_POOLS, POOLS, SettingsError
 from .images import images
 from .init import init_command
@@ -37,17 +41,24 @@ from .processes import ServerStartError
 from .results import RESULTS, ResultsError, read_results, recheck
 from .run import check_broker, run_scenario, send_fixtures
 from .scenario import Scenario, ScenarioError, load_scenario, shipped_names
-from .stack import BACKENDS, Backend, LaneSpec, LocalStack, StackSpec, sigterm_as_interrupt
+from .signals import orderly_shutdown
+from .stack import BACKENDS, Backend, LaneSpec, LocalStack, StackSpec
 from .stack.backend import StackError
 from .stack.broker import BrokerError
 from .stack.external import ExternalLaneError
 from .stack.prepare import LaneError
 from .tables import comparison_table, lanes_table, progress_table, scenarios_table
 
+if TYPE_CHECKING:
+    from .capacity.results import CapacityResults
+    from .capacity.runner import Capacity, RoundDone
+
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 # Piped or in CI, Rich would assume 80 columns and squeeze the comparison table; logs are wide.
 console = Console(width=None if Console().is_terminal else 120)
 DEFAULT_RUNS = Path("reports/runs")
+EXIT_INTERRUPTED = 130
+EXIT_LEFT = 3  # a process or container the command started was still running at its end
 
 
 def _say(message: str, style: str = "") -> None:
@@ -188,26 +199,49 @@ def stack(
         raise typer.Exit(2) from None
     run_dir = _run_dir(out, "stack")
     local = LocalStack(spec, run_dir)
+    with orderly_shutdown():
+        try:
+            _hold(local, fixtures)
+        except KeyboardInterrupt:
+            code = EXIT_INTERRUPTED
+        except (SettingsError, BrokerError, ServerStartError) as exc:
+            _say(f"the stack did not start: {exc}", "red")
+            _say(f"logs: {run_dir}")
+            code = 2
+        _last_line(code)
+
+
+def _hold(local: LocalStack, fixtures: bool) -> None:
+    """Start the stack, show it, hold it until a signal; stop it however that ends."""
     try:
-        with sigterm_as_interrupt():
-            try:
-                with console.status("starting the stack..."):
-                    local.start()
-                console.print(lanes_table(local))
-                if fixtures:
-                    for error in send_fixtures(local):
-                        _say(error, "red")
-                _say("The stack is up; Ctrl-C stops it.")
-                threading.Event().wait()
-            finally:
-                local.stop()
-    except KeyboardInterrupt:
-        _say("interrupted: every process was stopped", "yellow")
-        raise typer.Exit(130) from None
-    except (SettingsError, BrokerError, ServerStartError) as exc:
-        _say(f"the stack did not start: {exc}", "red")
-        _say(f"logs: {run_dir}")
-        raise typer.Exit(2) from None
+        with console.status("starting the stack..."):
+            local.start()
+        console.print(lanes_table(local))
+        if fixtures:
+            for error in send_fixtures(local):
+                _say(error, "red")
+        _say("The stack is up; Ctrl-C stops it.")
+        threading.Event().wait()
+    finally:
+        local.stop()
+
+
+def _last_line(code: int, stopped: str = "") -> None:
+    """End a command that started processes: each one (and each container) is checked
+    gone first, so the last line never claims a stop that did not happen. Exits with
+    `code`, or EXIT_LEFT naming what still runs."""
+    left = reaper.left_running()
+    if left:
+        _say(
+            f"{'interrupted; ' if code == EXIT_INTERRUPTED else ''}NOT stopped, still running: "
+            f"{', '.join(left)} (the harness's reaper kills them as it exits)",
+            "red",
+        )
+        raise typer.Exit(EXIT_LEFT)
+    if code == EXIT_INTERRUPTED:
+        _say(f"interrupted: every process was stopped{stopped}", "yellow")
+    if code:
+        raise typer.Exit(code)
 
 
 def _load(
@@ -248,9 +282,26 @@ def _run(
         _say(str(exc), "red")
         raise typer.Exit(2) from None
     run_dir = _run_dir(out, scenario.name)
+    with orderly_shutdown():
+        try:
+            _judged_run(scenario, text, run_dir, broker, backend)
+            code = 0
+        except typer.Exit as exc:
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            _partial(run_dir)
+            code = EXIT_INTERRUPTED
+        _last_line(code)
+
+
+def _judged_run(
+    scenario: Scenario, text: str, run_dir: Path, broker: str | None, backend: Backend
+) -> None:
+    """The run with live progress, then the comparison and reports; typer.Exit(1) if a
+    lane differs, 2 if the run could not be done."""
     live = Live(Text(f"starting the stack for {scenario.name}..."), console=console)
     try:
-        with sigterm_as_interrupt(), live:
+        with live:
             outcome = run_scenario(
                 scenario,
                 run_dir,
@@ -261,14 +312,6 @@ def _run(
                 on_started=lambda stack: live.update(Text(f"stack up; logs in {run_dir}")),
                 on_progress=lambda progress: live.update(progress_table(progress)),
             )
-    except KeyboardInterrupt:
-        console.line()
-        _say("interrupted: every process was stopped", "yellow")
-        if (run_dir / RESULTS).exists():
-            console.print(comparison_table(read_results(run_dir)))
-            _say(f"partial results: {run_dir / RESULTS}")
-            _report(run_dir)
-        raise typer.Exit(130) from None
     except LaneError as exc:  # found before anything started
         _say(f"{scenario.name}: {exc}", "red")
         raise typer.Exit(2) from None
@@ -293,6 +336,15 @@ def _run(
     _report(run_dir)
     if not outcome.results.as_expected:
         raise typer.Exit(1)
+
+
+def _partial(run_dir: Path) -> None:
+    """An interrupted run: its partial results and reports, if it got that far."""
+    console.line()
+    if (run_dir / RESULTS).exists():
+        console.print(comparison_table(read_results(run_dir)))
+        _say(f"partial results: {run_dir / RESULTS}")
+        _report(run_dir)
 
 
 def _failed(run_dir: Path, exc: Exception) -> None:
@@ -510,7 +562,6 @@ def capacity(
     from .capacity.runner import (
         Capacity,
         CapacityError,
-        RoundDone,
         capacity_scenario,
         with_options,
     )
@@ -548,20 +599,17 @@ def capacity(
             p95 = "-" if step.lateness_p95_s is None else f"{step.lateness_p95_s:.2f} s"
             _say(f"  {name}: {kept} (p95 {p95}, {step.lost} lost)")
 
-    try:
-        with sigterm_as_interrupt():
-            results = search.run(on_start=started, on_round=done)
-    except KeyboardInterrupt:
-        console.line()
-        _say("interrupted: every process was stopped; the steps so far are kept", "yellow")
-        _capacity_report(run_dir)
-        raise typer.Exit(130) from None
-    except (SettingsError, BrokerError, ServerStartError, StackError, LaneError) as exc:
-        _say(f"the stack did not start: {exc}", "red")
-        _say(f"logs: {run_dir}")
-        raise typer.Exit(2) from None
-    except Exception as exc:
-        _failed(run_dir, exc)
+    with orderly_shutdown():
+        try:
+            results = _search(search, run_dir, started, done)
+            code = 0
+        except typer.Exit as exc:
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            console.line()
+            _capacity_report(run_dir)
+            code = EXIT_INTERRUPTED
+        _last_line(code, "; the steps so far are kept")
     from .report.capacity import BUSY, summary
 
     if results.busy_before is not None and results.busy_before > BUSY:
@@ -574,6 +622,24 @@ def capacity(
         _say(summary(config, results.parts))
     _say(f"results: {run_dir / RESULTS}")
     _capacity_report(run_dir)
+
+
+def _search(
+    search: Capacity,
+    run_dir: Path,
+    started: Callable[[int, dict], None],
+    done: Callable[[RoundDone], None],
+) -> CapacityResults:
+    """The capacity search; typer.Exit(2) if a round could not be done."""
+    try:
+        return search.run(on_start=started, on_round=done)
+    except (SettingsError, BrokerError, ServerStartError, StackError, LaneError) as exc:
+        _say(f"the stack did not start: {exc}", "red")
+        _say(f"logs: {run_dir}")
+        raise typer.Exit(2) from None
+    except Exception as exc:
+        _failed(run_dir, exc)
+        raise  # _failed always exits
 
 
 def _capacity_report(run_dir: Path) -> bool:

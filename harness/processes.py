@@ -5,7 +5,8 @@ sleeps — wait on the process's own ready line with a deadline — and always s
 what was started: SIGTERM, wait, then SIGKILL. Each child leads its own session
 and process group, so a terminal's Ctrl-C reaches only its owner, which then
 stops it by PID, and whatever the child forked (prefork pool processes) is
-killed with it through the group.
+killed with it through the group. Each group is also tied to the harness's life
+through the reaper (`harness.reaper`): if the harness is SIGKILLed, it goes too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from . import reaper
 
 # Every process started here, so a session can check that none outlives it.
 STARTED: list[subprocess.Popen[str]] = []
@@ -153,6 +156,7 @@ def start_server(
         cwd=cwd,
     )
     STARTED.append(popen)
+    reaper.tie(popen.pid, log_path.stem if log_path else Path(argv[0]).name, _dir(log_path))
     server = ServerProcess(popen, log=log)
     if on_start is not None:
         on_start(server)
@@ -180,6 +184,10 @@ def start_server(
         server.stop()
         raise
     return server
+
+
+def _dir(log_path: Path | None) -> Path | None:
+    return None if log_path is None else log_path.parent
 
 
 @contextlib.contextmanager

@@ -14,6 +14,9 @@ nothing unless a test uses its fixtures or its options are given.
   `--stagger-runs-dir`.
 - A failing test that used a run keeps its run directory, draws its reports, prints the
   path and attaches the paths as JUnit XML properties.
+- From the first run on, SIGTERM stops the session as Ctrl-C does (pytest tears every
+  fixture down), and a burst of either is taken once (`harness.signals`); the processes
+  a run starts are tied to the session's life (`harness.reaper`), even if it is killed.
 """
 
 from __future__ import annotations
@@ -143,7 +146,9 @@ def stagger_run(
         broker_url: str | None = None,
     ) -> RunOutcome:
         from .run import run_scenario
+        from .signals import install
 
+        install()  # SIGTERM, as Ctrl-C, stops the run; a burst of either, once
         loaded, text, name_key = _scenario_of(scenario)
         scale = config.getoption("--stagger-time-scale") or time_scale
         chosen = _chosen_pools(loaded, pools, _option_pools(config))

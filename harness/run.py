@@ -44,10 +44,10 @@ from .results import (
     write_results,
 )
 from .scenario import BROKER_ACTIONS, Scenario, ScenarioError
+from .signals import deferred
 from .stack import LaneSpec, StackSpec, make_stack
 from .stack.backend import Backend, Lane, Stack
 from .stack.external import ExternalLaneError, last_lines
-from .stack.local import interrupts_deferred
 from .stack.prepare import prepare
 from .workload import inbound_text, new_inbound_id, post_inbound
 
@@ -422,15 +422,19 @@ class _Run:
                 self.sources = self.collector.collect()
 
     def stop(self) -> None:
-        self.nemesis.cancel()
-        if self.load is not None:  # before the stack: its last delivery figures need the mock
-            self.load_exit_code = self.load.stop()
-        try:
-            if self.collector is not None:
-                self.collector.close()
-        finally:
-            self.stack.stop()  # a second Ctrl-C raises here, once every process is stopped
-            self.nemesis.join(timeout_s=5.0)  # a fault begun ends with the stack
+        """Locust, then the stack; a signal meanwhile is raised once all of it is stopped."""
+        with deferred():
+            self.nemesis.cancel()
+            try:
+                if self.load is not None:  # before the stack: its last figures need the mock
+                    self.load_exit_code = self.load.stop()
+            finally:
+                try:
+                    if self.collector is not None:
+                        self.collector.close()
+                finally:
+                    self.stack.stop()
+                    self.nemesis.join(timeout_s=5.0)  # a fault begun ends with the stack
 
     def results(self) -> tuple[Results, dict[str, LaneVerdict]]:
         requests = self.requests()
@@ -521,7 +525,7 @@ def run_scenario(
 
     `source_text` is the scenario file, kept verbatim as scenario.toml. `backend` brings
     the stack up as local processes or as compose containers. A KeyboardInterrupt
-    (Ctrl-C, or SIGTERM under `sigterm_as_interrupt`) stops the run; the partial results
+    (Ctrl-C, or SIGTERM under `signals.orderly_shutdown`) stops the run; the partial results
     are written before it propagates. A lane whose broker does not answer, or whose
     versions cannot be installed, raises LaneError before anything is started or written
     (a lane the compose backend cannot run: StackError). `command` is the command line
@@ -545,7 +549,7 @@ def run_scenario(
         try:
             run.stop()
         finally:
-            with interrupts_deferred():  # a signal now would leave no results.json
+            with deferred():  # a signal now would leave no results.json
                 results, verdicts = run.results()
                 _write_run(run_dir, results, run.sources)
     return RunOutcome(run_dir, scenario, results, run.sources.history, verdicts)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .backend import BACKENDS, Backend, Stack
-from .local import Lane, LocalStack, sigterm_as_interrupt
+from .local import Lane, LocalStack
 from .spec import LaneSpec, StackSpec
 
 
@@ -25,5 +25,4 @@ __all__ = [
     "Stack",
     "StackSpec",
     "make_stack",
-    "sigterm_as_interrupt",
 ]

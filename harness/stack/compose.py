@@ -39,9 +39,10 @@ from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_APP_SECRET
 from ..bot.settings import BotSettings
 from ..bot.store import Store
 from ..shipped import compose_dir
+from ..signals import deferred
 from .backend import StackError, recipient_of
 from .broker import Broker
-from .local import VERIFY_TOKEN, interrupts_deferred
+from .local import VERIFY_TOKEN
 from .spec import LaneSpec, StackSpec, phone_number_id, settings_from_env
 
 COMPOSE_DIR = compose_dir()
@@ -521,9 +522,9 @@ class ComposeStack:
 
         A second Ctrl-C while stopping waits until everything is removed, then counts.
         """
-        with self._lock:
-            self._stopping = True
-        with interrupts_deferred():
+        with deferred():
+            with self._lock:
+                self._stopping = True
             self._stop()
 
     def _stop(self) -> None:

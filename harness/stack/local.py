@@ -14,13 +14,12 @@ import json
 import re
 import secrets
 import shlex
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,6 +34,7 @@ from ..bot.store import Store
 from ..mock_admin import MockAdmin
 from ..processes import ServerProcess, ServerStartError, start_server
 from ..proxy import Proxy
+from ..signals import deferred
 from . import broker as brokers
 from . import rabbitmq
 from .envs import code_path
@@ -561,11 +561,11 @@ class LocalStack:
     def stop(self) -> None:
         """Stop workers first (warm shutdown), then webhooks, mock and broker; all by PID.
 
-        A second Ctrl-C while stopping waits until every process is stopped, then counts.
+        A signal while stopping waits until every process is stopped (`signals.deferred`).
         """
-        with self._lock:
-            self._stopping = True
-        with interrupts_deferred():
+        with deferred():
+            with self._lock:
+                self._stopping = True
             self._stop()
 
     def _stop(self) -> None:
@@ -630,39 +630,3 @@ def _via(url: str, proxy: Proxy | None) -> str:
     netloc = parts.netloc.rsplit("@", 1)
     auth = netloc[0] + "@" if len(netloc) == 2 else ""
     return urlunsplit(parts._replace(netloc=auth + proxy.url_host))
-
-
-@contextlib.contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, then raise KeyboardInterrupt if one came."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {
-        signum: signal.signal(signum, lambda number, _frame: caught.append(number))
-        for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if caught:
-        raise KeyboardInterrupt(f"signal {caught[0]} while stopping the stack")
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C in the main thread, so `finally` blocks stop the stack."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous: Callable[[int, FrameType | None], object] | int | None = signal.signal(
-        signal.SIGTERM, interrupt
-    )
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
