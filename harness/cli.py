@@ -32,7 +32,7 @@ from rich.text import Text
 
 from mock_meta_api.config import describe_validation_error
 
-from . import __version__, reaper
+from . import __version__, reaper, signals
 from .bot.settings import DEFAULT_POOLS, POOLS, SettingsError
 from .images import images
 from .init import init_command
@@ -358,14 +358,19 @@ def _failed(run_dir: Path, exc: Exception) -> None:
 
 def _compose_ready(broker: str | None) -> None:
     """Engine, compose, images and ports, checked before anything starts: one line if not."""
-    from .stack.compose import ComposeUnavailable, preflight  # the docker SDK: only here
+    from .stack.compose import ComposeUnavailable, preflight, remove_orphans  # docker: here
 
     try:
         if broker is not None:
             raise ComposeUnavailable(
                 "the compose backend runs its own broker: --broker-url is for the local backend"
             )
-        preflight().close()
+        client = preflight()
+        try:
+            for line in remove_orphans(client):  # a run killed with its reaper left them
+                _say(line, "yellow")
+        finally:
+            client.close()
     except ComposeUnavailable as exc:
         console.print(Text(str(exc), style="red"), soft_wrap=True)  # one line, however wide
         raise typer.Exit(2) from None
@@ -661,4 +666,7 @@ app.command()(images)
 
 
 def main() -> None:
+    # For the process's whole life, not only a command's: a burst's later signals may come
+    # after the command returned, while the reaper is awaited at exit.
+    signals.install()
     app()

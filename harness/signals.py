@@ -32,7 +32,6 @@ class _State:
 
 
 _state = _State()
-_for_good = contextlib.ExitStack()  # `install()`: until the process ends
 
 
 def _take(signum: int, _frame: FrameType | None) -> None:
@@ -92,8 +91,13 @@ def orderly_shutdown() -> Iterator[None]:
 
 def install() -> None:
     """`orderly_shutdown()` until the process ends (a test session, the pytest plugin)."""
-    if _main_thread() and not installed():
-        _for_good.enter_context(orderly_shutdown())
+    global _state
+    if not _main_thread() or installed():
+        return
+    _state = _State(installed=1)  # never uninstalled: nested blocks count on top of it
+    for signum in SIGNALS:
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, _take)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,9 @@ Faults go through the Docker API: kill is SIGKILL to the worker's container, sto
 `docker stop` with the fault's grace, start is a new container of the lane's worker.
 Whatever way the run ends, the containers' logs are written to the run directory and
 `docker compose down --volumes` removes every container, network and volume it started.
+If the harness is killed instead, its reaper (`harness.reaper`) removes the project; every
+container is also labelled with the run and the harness that owns it, so the next run on
+this host removes what a harness that died with its reaper (a whole cgroup killed) left.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import math
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -32,10 +36,12 @@ from typing import Any, Self
 
 import docker
 import docker.errors
+import psutil
 from docker.models.containers import Container
 
 from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_APP_SECRET
 
+from .. import reaper
 from ..bot.settings import BotSettings
 from ..bot.store import Store
 from ..shipped import compose_dir
@@ -53,6 +59,8 @@ DEFAULT_IMAGES = {"STAGGER_IMAGE": "stagger/harness:local", "BROKER_IMAGE": "red
 PINNABLE_PORTS = ("BROKER_PORT", "MOCK_PORT")
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+RUN_LABEL = "org.stagger-harness.run"  # the run's id
+OWNER_LABEL = "org.stagger-harness.owner"  # "<host> <PID> <create time>" of the harness
 DOWN_TIMEOUT_S = 10  # a worker's warm shutdown at the end of a run, then SIGKILL
 COMMAND_TIMEOUT_S = 120.0  # `compose down` and friends, beyond the bring-up's own deadline
 
@@ -258,15 +266,75 @@ def worker_env(spec: StackSpec, lane: LaneSpec) -> dict[str, str]:
     }
 
 
+def owner() -> str:
+    """This harness, as the owner label names it: host, PID and start time (a PID alone
+    may be given to another process once this one is gone)."""
+    started = psutil.Process().create_time()
+    return f"{socket.gethostname()} {os.getpid()} {started:.2f}"
+
+
+def _owner_gone(label: str) -> bool:
+    """The owner label names a harness on this host that is no longer running."""
+    host, pid, started = [*label.split(), "", "", ""][:3]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's (a shared engine), or not ours to judge
+    try:
+        return abs(psutil.Process(int(pid)).create_time() - float(started or 0)) >= 0.05
+    except psutil.NoSuchProcess:
+        return True
+
+
+def remove_orphans(client: docker.DockerClient) -> list[str]:
+    """Remove the projects whose harness died without removing them (its reaper killed
+    too); one line per project removed, saying what and whose."""
+    found = client.containers.list(all=True, filters={"label": OWNER_LABEL})
+    orphans: dict[str, list[Container]] = {}
+    for container in found:
+        if _owner_gone(container.labels[OWNER_LABEL]):
+            project = container.labels.get(PROJECT_LABEL, container.name)
+            orphans.setdefault(project, []).append(container)
+    said = []
+    for project, containers in orphans.items():
+        for container in containers:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True, v=True)
+        _remove_project_rest(client, project)
+        pid = containers[0].labels[OWNER_LABEL].split()[1]
+        said.append(
+            f"removed what a killed run left: compose project {project} (harness PID {pid}): "
+            f"{len(containers)} container(s)"
+        )
+    return said
+
+
+def _remove_project_rest(client: docker.DockerClient, project: str) -> None:
+    """A project's networks and volumes, once its containers are gone."""
+    label = {"label": f"{PROJECT_LABEL}={project}"}
+    for network in client.networks.list(filters=label):
+        with contextlib.suppress(docker.errors.APIError):
+            network.remove()
+    for volume in client.volumes.list(filters=label):
+        with contextlib.suppress(docker.errors.APIError):
+            volume.remove(force=True)
+
+
 def project_file(
-    spec: StackSpec, envs: Mapping[str, dict[str, str]], mock_config: Path, project: str
+    spec: StackSpec,
+    envs: Mapping[str, dict[str, str]],
+    mock_config: Path,
+    project: str,
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The run's compose file: stack.yml's services, one webhook and worker per lane."""
+    """The run's compose file: stack.yml's services, one webhook and worker per lane;
+    every service carries `labels` (the run and its owner)."""
     healthy = {"condition": "service_healthy"}
     depends = {"broker": healthy, "mock": healthy}
 
     def extends(service: str) -> dict[str, Any]:
-        return {"extends": {"file": str(STACK_FILE), "service": service}}
+        return {
+            "extends": {"file": str(STACK_FILE), "service": service},
+            "labels": dict(labels or {}),
+        }
 
     services: dict[str, Any] = {
         "broker": extends("broker"),
@@ -333,6 +401,7 @@ class ComposeStack:
         self._client: docker.DockerClient | None = None
         self._compose: list[str] = []
         self._extra: list[ComposeWorker] = []  # workers the nemesis started
+        self.removed: list[str] = []  # what killed runs had left, removed before this one
         self._worker_starts: dict[str, int] = {}
         self._lock = threading.Lock()
         self._started = False
@@ -356,6 +425,10 @@ class ComposeStack:
         self._client = preflight()
         self._compose = compose_command()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.removed = remove_orphans(self._client)
+        if self.removed:
+            with (self.run_dir / "compose.log").open("a", encoding="utf-8") as log:
+                log.writelines(f"{line}\n" for line in self.removed)
         try:
             self._start()
         except BaseException:
@@ -368,12 +441,14 @@ class ComposeStack:
             lane.name: lane_env(self.spec, index, lane, self.run_id)
             for index, lane in enumerate(self.spec.lanes)
         }
-        project = project_file(self.spec, envs, self._write_mock_config(), self.project)
+        labels = {RUN_LABEL: self.run_id, OWNER_LABEL: owner()}
+        project = project_file(self.spec, envs, self._write_mock_config(), self.project, labels)
         (self.run_dir / "compose.yml").write_text(json.dumps(project, indent=2))  # JSON is YAML
         (self.run_dir / "compose-project.txt").write_text(
             f"{self.project}\n# remove what a crashed run left: docker compose -p {self.project}"
             " down --volumes\n"
         )
+        reaper.tie_project(self.project, self.run_dir)  # removed even if the harness is killed
         self._brought_up = True  # from here on, `down` has something to remove
         deadline = math.ceil(self.spec.start_timeout_s)
         self._run_compose(
@@ -427,17 +502,9 @@ class ComposeStack:
         env = {**os.environ, **images(), "WEBHOOK_PORT": "0"}
         argv = [*self._compose, "--project-name", self.project]
         argv += ["--file", str(self.run_dir / "compose.yml"), *args]
-        try:
-            answer = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=timeout_s,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            raise ComposeError(f"docker compose {args[0]} took over {timeout_s:g} s") from None
+        answer = _run_tied(argv, env, timeout_s)
+        if answer is None:
+            raise ComposeError(f"docker compose {args[0]} took over {timeout_s:g} s")
         with (self.run_dir / "compose.log").open("a", encoding="utf-8") as log:
             log.write(f"$ {' '.join(argv)}\n{answer.stdout}{answer.stderr}\n")
         if answer.returncode != 0:
@@ -557,24 +624,50 @@ class ComposeStack:
                 (self.run_dir / f"{name}.log").write_bytes(container.logs())
 
     def _remove_left(self) -> None:
-        """Anything of the project that `down` left (a worker started by the nemesis)."""
+        """Anything of the project that `down` left (a worker started by the nemesis);
+        once none is left, the reaper need not look at the project again."""
         assert self._client is not None
-        for container in self._client.containers.list(
-            all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"}
-        ):
+        label = {"label": f"{PROJECT_LABEL}={self.project}"}
+        for container in self._client.containers.list(all=True, filters=label):
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True, v=True)
-        for network in self._client.networks.list(
-            filters={"label": f"{PROJECT_LABEL}={self.project}"}
-        ):
-            with contextlib.suppress(docker.errors.APIError):
-                network.remove()
+        _remove_project_rest(self._client, self.project)
+        if not self._client.containers.list(all=True, filters=label):
+            reaper.untie_project(self.project)
 
     def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def _run_tied(
+    argv: list[str], env: dict[str, str], timeout_s: float
+) -> subprocess.CompletedProcess[str] | None:
+    """A compose command in a session of its own, tied to the harness's life (a killed
+    harness's reaper kills it before removing the project: no container is created after);
+    None if it took over `timeout_s` (it is killed)."""
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    reaper.tie(process.pid, "docker compose", None)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        if process.poll() is None:  # timed out, or a signal (the first) came
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
 def _main_pid(container: Container) -> int:

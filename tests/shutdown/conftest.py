@@ -1,0 +1,15 @@
+"""The shutdown set's summary: per kind of trial, how many, what was left, false claims."""
+
+from __future__ import annotations
+
+import pytest
+
+from .trials import TRIALS, summary
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not TRIALS:
+        return
+    terminalreporter.section("shutdown trials: processes and containers left, false claims")
+    for line in summary(TRIALS):
+        terminalreporter.write_line(line)
