@@ -199,6 +199,7 @@ def stack(
         raise typer.Exit(2) from None
     run_dir = _run_dir(out, "stack")
     local = LocalStack(spec, run_dir)
+    since = reaper.mark()
     with orderly_shutdown():
         try:
             _hold(local, fixtures)
@@ -208,7 +209,7 @@ def stack(
             _say(f"the stack did not start: {exc}", "red")
             _say(f"logs: {run_dir}")
             code = 2
-        _last_line(code)
+        _last_line(code, since)
 
 
 def _hold(local: LocalStack, fixtures: bool) -> None:
@@ -226,11 +227,11 @@ def _hold(local: LocalStack, fixtures: bool) -> None:
         local.stop()
 
 
-def _last_line(code: int, stopped: str = "") -> None:
-    """End a command that started processes: each one (and each container) is checked
-    gone first, so the last line never claims a stop that did not happen. Exits with
-    `code`, or EXIT_LEFT naming what still runs."""
-    left = reaper.left_running()
+def _last_line(code: int, since: reaper.Mark, stopped: str = "") -> None:
+    """End a command that started processes: each one it started since `since` (and each
+    container) is checked gone first, so the last line never claims a stop that did not
+    happen. Exits with `code`, or EXIT_LEFT naming what still runs."""
+    left = reaper.left_running(since)
     if left:
         _say(
             f"{'interrupted; ' if code == EXIT_INTERRUPTED else ''}NOT stopped, still running: "
@@ -282,6 +283,7 @@ def _run(
         _say(str(exc), "red")
         raise typer.Exit(2) from None
     run_dir = _run_dir(out, scenario.name)
+    since = reaper.mark()
     with orderly_shutdown():
         try:
             _judged_run(scenario, text, run_dir, broker, backend)
@@ -291,7 +293,7 @@ def _run(
         except KeyboardInterrupt:
             _partial(run_dir)
             code = EXIT_INTERRUPTED
-        _last_line(code)
+        _last_line(code, since)
 
 
 def _judged_run(
@@ -604,6 +606,7 @@ def capacity(
             p95 = "-" if step.lateness_p95_s is None else f"{step.lateness_p95_s:.2f} s"
             _say(f"  {name}: {kept} (p95 {p95}, {step.lost} lost)")
 
+    since = reaper.mark()
     with orderly_shutdown():
         try:
             results = _search(search, run_dir, started, done)
@@ -614,7 +617,7 @@ def capacity(
             console.line()
             _capacity_report(run_dir)
             code = EXIT_INTERRUPTED
-        _last_line(code, "; the steps so far are kept")
+        _last_line(code, since, "; the steps so far are kept")
     from .report.capacity import BUSY, summary
 
     if results.busy_before is not None and results.busy_before > BUSY:

@@ -52,6 +52,14 @@ class Project:
     name: str
 
 
+@dataclass(frozen=True)
+class Mark:
+    """How many groups and projects had been started at some point (a command's start)."""
+
+    groups: int
+    projects: int
+
+
 # -- what is left ------------------------------------------------------------------------------
 
 
@@ -165,10 +173,15 @@ class _Client:
         """The project was taken down and checked gone: the reaper need not look at it."""
         self._send({"removed": project})
 
-    def left(self) -> list[str]:
-        """Every process and container started so far that is still there, described."""
-        groups = list(self.groups)
-        return describe(groups, live_members(groups)) + project_containers(list(self.projects))
+    def mark(self) -> Mark:
+        """Where the record stands: `left(mark)` looks only at what was started since."""
+        return Mark(len(self.groups), len(self.projects))
+
+    def left(self, since: Mark) -> list[str]:
+        """Every process and container started since `since` that is still there."""
+        groups = self.groups[since.groups :]
+        projects = self.projects[since.projects :]
+        return describe(groups, live_members(groups)) + project_containers(projects)
 
     def close(self) -> None:
         """The harness ends: the reaper checks once more (nothing left after a clean stop)
@@ -203,12 +216,17 @@ def untie_project(project: str) -> None:
     CLIENT.untie_project(project)
 
 
-def left_running(timeout_s: float = GONE_S) -> list[str]:
-    """What this harness started that is still there after up to `timeout_s` (SIGKILLed
-    processes take a moment to go); empty when everything is gone."""
+def mark() -> Mark:
+    return CLIENT.mark()
+
+
+def left_running(since: Mark, timeout_s: float = GONE_S) -> list[str]:
+    """What this harness started since `since` (a command's start) that is still there
+    after up to `timeout_s` (SIGKILLed processes take a moment to go); empty when all is
+    gone."""
     deadline = time.monotonic() + timeout_s
     while True:
-        left = CLIENT.left()
+        left = CLIENT.left(since)
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.1)

@@ -9,7 +9,7 @@ killed): the next compose run removes what was left, by the owner label, and say
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -17,13 +17,19 @@ import psutil
 import pytest
 
 from harness.reaper import LOG as REAPER_LOG
-from tests.shutdown.trials import EXIT_S, STOPPED, Command
+from tests.shutdown.trials import EXIT_S, STOPPED, Command, clean_up
 
 from .conftest import run_dir_project, stagger_containers, stagger_networks
 
 pytestmark = [pytest.mark.compose, pytest.mark.shutdown, pytest.mark.timeout(900)]
 
 REMOVE_S = 60.0  # a killed run's containers removed by the reaper (force, in turn)
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left() -> Iterator[None]:
+    yield
+    clean_up()
 
 
 def compose_run(run_dir: Path) -> Command:

@@ -53,6 +53,13 @@ class Trial:
 
 
 TRIALS: list[Trial] = []  # every trial of the session, for the summary
+COMMANDS: list[Command] = []  # the test's commands, cleaned up after it however it ended
+
+
+def clean_up() -> None:
+    """After each trial, however it ended: nothing of its commands is left."""
+    while COMMANDS:
+        COMMANDS.pop().cleanup()
 
 
 def tagged(token: str) -> list[psutil.Process]:
@@ -88,6 +95,7 @@ class Command:
     def start(self, log: Path, ready: Callable[[], bool]) -> ServerProcess:
         """Start it and return once `ready()` holds (the moment to signal it)."""
         self.began = time.monotonic()
+        COMMANDS.append(self)
 
         def started(process: ServerProcess) -> None:
             self.process = process  # `ready()` reads its output while it starts
@@ -125,21 +133,39 @@ class Command:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.group, signum)
 
-    def finish(self, kind: str, moment: str) -> Trial:
-        """Wait for uv to exit, then up to LEFT_S for everything tagged to be gone; kill
-        what is left (by PID: only this trial's processes) and record the trial."""
+    def cleanup(self) -> None:
+        """Kill whatever of this trial still runs (by PID: only processes carrying its
+        token) and reap uv: a failed trial leaves nothing to the next one."""
+        for process in tagged(self.token):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        if self.process is not None:
+            self.process.stop(grace_s=5.0)
+
+    def finish(
+        self,
+        kind: str,
+        moment: str,
+        containers: Callable[[], list[str]] = list,
+        left_s: float = LEFT_S,
+    ) -> Trial:
+        """Wait for uv to exit, then up to `left_s` for everything tagged (and every
+        container `containers` lists) to be gone; kill what is left (by PID: only this
+        trial's processes) and record the trial."""
         assert self.process is not None
         with contextlib.suppress(Exception):
             self.process.popen.wait(timeout=EXIT_S)
         try:
-            left = wait_for(lambda: tagged(self.token), lambda found: not found, timeout_s=LEFT_S)
+            left, boxes = wait_for(
+                lambda: (tagged(self.token), containers()),
+                lambda found: not any(found),
+                timeout_s=left_s,
+                interval_s=0.2,
+            )
         except DeadlineExceeded:
-            left = tagged(self.token)
-        described = describe(left)
-        for process in left:
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-        self.process.stop(grace_s=5.0)  # reaps uv (killed above if it still ran)
+            left, boxes = tagged(self.token), containers()
+        described = describe(left) + [f"container {name}" for name in boxes]
+        self.cleanup()
         lines = [line.strip() for line in self.output().splitlines() if line.strip()]
         trial = Trial(
             kind=kind,
