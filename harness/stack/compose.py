@@ -279,7 +279,10 @@ def _owner_gone(label: str) -> bool:
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another host's (a shared engine), or not ours to judge
     try:
-        return abs(psutil.Process(int(pid)).create_time() - float(started or 0)) >= 0.05
+        process = psutil.Process(int(pid))
+        if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):  # not yet reaped
+            return True
+        return abs(process.create_time() - float(started or 0)) >= 0.05
     except psutil.NoSuchProcess:
         return True
 
