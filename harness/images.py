@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from .stack import sigterm_as_interrupt
+from .signals import orderly_shutdown
 from .stack.images import ImageError, ImageSettings, build_images
 
 console = Console(width=None if Console().is_terminal else 120)
@@ -40,7 +40,7 @@ def images(
     """
     try:
         settings = ImageSettings.from_env(os.environ)
-        with sigterm_as_interrupt():
+        with orderly_shutdown():
             build_images(settings, rebuild, _say)
     except ImageError as exc:
         _say(str(exc), "red")
