@@ -169,7 +169,7 @@ def signalled(
 def assert_orderly(command: Command, run_dir: Path, kind: str, moment: Moment) -> None:
     """Nothing left; the claim true, last, and made whenever the stack had begun; the
     teardown the harness's own (the reaper found nothing to kill)."""
-    trial = command.finish(kind, moment.name)
+    trial = command.finish(kind, moment.name, run_dir=run_dir)
     output = command.output()
     assert trial.left == [], f"{trial.left}\n{output}"
     assert not trial.false_claim
@@ -220,7 +220,7 @@ def test_sigkill_to_the_harness(tmp_path: Path, moment: Moment) -> None:
         command.signal_group(signal.SIGTERM)
         moment.then(command, run_dir)
     harness.kill()
-    trial = command.finish(kind, moment.name)
+    trial = command.finish(kind, moment.name, run_dir=run_dir)
     assert trial.left == [], f"{trial.left}\n{command.output()}"
     assert not trial.claimed_stopped, command.output()
     if moment.then is None:  # killed with the stack up: the reaper did the stopping

@@ -92,7 +92,7 @@ def test_a_signal_to_the_group_tears_the_session_down(
     command, run_dir = held_session(tmp_path)
     command.start(tmp_path / "uv.log", lambda: MOMENTS[moment](run_dir))
     command.signal_group(signum)
-    trial = command.finish(kind, moment)
+    trial = command.finish(kind, moment, run_dir=run_dir)
     output = command.output()
     assert trial.left == [], f"{trial.left}\n{output}"
     assert "KeyboardInterrupt" in output, output
@@ -108,7 +108,7 @@ def test_sigkill_to_pytest_leaves_nothing(tmp_path: Path) -> None:
     session = command.child("bin/pytest")
     assert session is not None, command.output()
     session.kill()
-    trial = command.finish(kind, "parts in flight")
+    trial = command.finish(kind, "parts in flight", run_dir=run_dir)
     assert trial.left == [], f"{trial.left}\n{command.output()}"
     killed = (run_dir / REAPER_LOG).read_text()
     assert f"the harness (PID {session.pid}) ended with these running" in killed

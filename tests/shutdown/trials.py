@@ -74,6 +74,16 @@ def tagged(token: str) -> list[psutil.Process]:
     return found
 
 
+def in_groups(groups: set[int]) -> list[psutil.Process]:
+    """Live processes in these process groups (a trial's own, listed moments ago)."""
+    found = []
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(process.pid) in groups and process.info["status"] != "zombie":
+                found.append(process)
+    return found
+
+
 def describe(processes: list[psutil.Process]) -> list[str]:
     described = []
     for process in processes:
@@ -91,6 +101,7 @@ class Command:
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     process: ServerProcess | None = None
     began: float = 0.0
+    groups: set[int] = field(default_factory=set)  # the process groups its run dir listed
 
     def start(self, log: Path, ready: Callable[[], bool]) -> ServerProcess:
         """Start it and return once `ready()` holds (the moment to signal it)."""
@@ -104,7 +115,7 @@ class Command:
             ["uv", "run", "--frozen", "--no-sync", *self.argv],
             NEVER,
             timeout_s=START_S,
-            env={TOKEN: self.token, "COLUMNS": "200"},
+            env={TOKEN: self.token, "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"},
             log_path=log,
             ready_check=ready,
             cwd=self.cwd,
@@ -133,10 +144,28 @@ class Command:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.group, signum)
 
+    def _left(self) -> list[psutil.Process]:
+        found = {process.pid: process for process in tagged(self.token)}
+        found |= {process.pid: process for process in in_groups(self.groups)}
+        return list(found.values())
+
+    def _dump_if_stuck(self) -> None:
+        """uv still waits: SIGABRT to its child, whose faulthandler prints every thread's
+        stack into the output the failure shows (PYTHONFAULTHANDLER is set)."""
+        assert self.process is not None
+        if self.process.popen.poll() is not None:
+            return
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.group).children():
+                child.send_signal(signal.SIGABRT)
+        with contextlib.suppress(Exception):
+            self.process.popen.wait(timeout=10)
+
     def cleanup(self) -> None:
         """Kill whatever of this trial still runs (by PID: only processes carrying its
-        token) and reap uv: a failed trial leaves nothing to the next one."""
-        for process in tagged(self.token):
+        token or in the groups its stack listed) and reap uv: a failed trial leaves nothing
+        to the next one."""
+        for process in self._left():
             with contextlib.suppress(psutil.Error):
                 process.kill()
         if self.process is not None:
@@ -148,22 +177,26 @@ class Command:
         moment: str,
         containers: Callable[[], list[str]] = list,
         left_s: float = LEFT_S,
+        run_dir: Path | None = None,
     ) -> Trial:
-        """Wait for uv to exit, then up to `left_s` for everything tagged (and every
-        container `containers` lists) to be gone; kill what is left (by PID: only this
-        trial's processes) and record the trial."""
+        """Wait for uv to exit, then up to `left_s` for everything tagged, in a group its
+        run directory lists (Valkey writes its title over its environment: no token to
+        read), and every container `containers` lists to be gone; kill what is left (by
+        PID: only this trial's processes) and record the trial."""
         assert self.process is not None
         with contextlib.suppress(Exception):
             self.process.popen.wait(timeout=EXIT_S)
+        self._dump_if_stuck()
+        self.groups = set(listed(run_dir).values()) if run_dir is not None else set()
         try:
             left, boxes = wait_for(
-                lambda: (tagged(self.token), containers()),
+                lambda: (self._left(), containers()),
                 lambda found: not any(found),
                 timeout_s=left_s,
                 interval_s=0.2,
             )
         except DeadlineExceeded:
-            left, boxes = tagged(self.token), containers()
+            left, boxes = self._left(), containers()
         described = describe(left) + [f"container {name}" for name in boxes]
         self.cleanup()
         lines = [line.strip() for line in self.output().splitlines() if line.strip()]
