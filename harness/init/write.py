@@ -134,9 +134,7 @@ def _lane(
         out.add('pool_set_by = "settings"', 'expect = "fail"', 'because = ["missing"]')
     out.add(f"why = {_toml(why)}", "", "[lanes.external]")
     if project.django:
-        out.add(
-            'webhook = "{python} manage.py runserver 127.0.0.1:{port} --noreload --skip-checks"'
-        )
+        out.add(f"webhook = {_toml(WEBHOOK)}")
         if project.webhook_path is None:
             out.mark(
                 "the URL path of the bot's WhatsApp webhook, e.g. /webhook/", 'webhook_path = "?"'
