@@ -257,6 +257,20 @@ def _kill_groups(groups: list[Group], logs: set[str], owner: str) -> None:
         members = live_members(groups)
 
 
+def remove_project_rest(client: Any, project: str) -> None:
+    """A compose project's networks and volumes, once its containers are gone (the
+    reaper's and the next compose run's cleanup alike)."""
+    import docker.errors
+
+    label = {"label": f"com.docker.compose.project={project}"}
+    for network in client.networks.list(filters=label):
+        with contextlib.suppress(docker.errors.APIError):
+            network.remove()
+    for volume in client.volumes.list(filters=label):
+        with contextlib.suppress(docker.errors.APIError):
+            volume.remove(force=True)
+
+
 def _remove_projects(projects: list[Project], logs: set[str], owner: str) -> None:
     """Every container of each project, then its networks and volumes; again until none
     shows up for COMPOSE_SETTLE_S (compose, killed, may have left a create in flight)."""
@@ -277,12 +291,7 @@ def _remove_projects(projects: list[Project], logs: set[str], owner: str) -> Non
                 _note(logs, f"the harness (PID {owner}) ended: removing {container.name}")
                 with contextlib.suppress(docker.errors.APIError):
                     container.remove(force=True, v=True)
-            for network in client.networks.list(filters=label):
-                with contextlib.suppress(docker.errors.APIError):
-                    network.remove()
-            for volume in client.volumes.list(filters=label):
-                with contextlib.suppress(docker.errors.APIError):
-                    volume.remove(force=True)
+            remove_project_rest(client, project.name)
         if found:
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= COMPOSE_SETTLE_S:

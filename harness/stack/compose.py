@@ -301,24 +301,13 @@ def remove_orphans(client: docker.DockerClient) -> list[str]:
         for container in containers:
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True, v=True)
-        _remove_project_rest(client, project)
+        reaper.remove_project_rest(client, project)
         pid = containers[0].labels[OWNER_LABEL].split()[1]
         said.append(
             f"removed what a killed run left: compose project {project} (harness PID {pid}): "
             f"{len(containers)} container(s)"
         )
     return said
-
-
-def _remove_project_rest(client: docker.DockerClient, project: str) -> None:
-    """A project's networks and volumes, once its containers are gone."""
-    label = {"label": f"{PROJECT_LABEL}={project}"}
-    for network in client.networks.list(filters=label):
-        with contextlib.suppress(docker.errors.APIError):
-            network.remove()
-    for volume in client.volumes.list(filters=label):
-        with contextlib.suppress(docker.errors.APIError):
-            volume.remove(force=True)
 
 
 def project_file(
@@ -634,7 +623,7 @@ class ComposeStack:
         for container in self._client.containers.list(all=True, filters=label):
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True, v=True)
-        _remove_project_rest(self._client, self.project)
+        reaper.remove_project_rest(self._client, self.project)
         if not self._client.containers.list(all=True, filters=label):
             reaper.untie_project(self.project)
 
