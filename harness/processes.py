@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from . import reaper
+from .errors import RunError
 
 # Every process started here, so a session can check that none outlives it.
 STARTED: list[subprocess.Popen[str]] = []
@@ -35,7 +36,7 @@ KILL_WAIT_S = 5.0  # how long a SIGKILLed process may take to be reaped
 POLL_S = 0.1  # how often a start polls its `ready_check`
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(RunError):
     """The server exited, or printed no ready line before the deadline."""
 
 

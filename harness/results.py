@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from mock_meta_api.config import describe_validation_error
 
 from .checks import LaneVerdict, Ledger, check_lane
+from .errors import InputError
 from .history import MessageHistory
 from .load.figures import LoadResult
 from .scenario import STACK_ACTIONS, Scenario
@@ -180,7 +181,7 @@ class Results(BaseModel):
     )
 
 
-class ResultsError(ValueError):
+class ResultsError(InputError):
     """Stored results that cannot be read; the message names the file and what is wrong."""
 
 

@@ -39,6 +39,7 @@ from mock_meta_api.config import (
 
 from .bot.settings import BotSettings, Pool
 from .capacity.settings import CapacitySettings
+from .errors import InputError
 from .load.shapes import Shape
 from .shipped import on_disk, scenario_dir
 from .stack.external import External
@@ -95,7 +96,7 @@ RATE_SETTINGS = frozenset({"SEND_RATE_LIMIT"})
 NO_VALUE = {"", "none", "off", "null"}
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError):
     """A scenario that cannot run; the message names the file, the field and what is allowed."""
 
 

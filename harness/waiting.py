@@ -6,10 +6,12 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from .errors import RunError
+
 T = TypeVar("T")
 
 
-class DeadlineExceeded(AssertionError):
+class DeadlineExceeded(RunError, AssertionError):
     """The condition did not hold in time; the message says what was awaited and the last value."""
 
 

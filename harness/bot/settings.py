@@ -13,6 +13,8 @@ from celery.utils.time import rate as parse_rate
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..errors import InputError
+
 Pool = Literal["solo", "prefork", "threads", "gevent", "eventlet"]
 POOLS: tuple[Pool, ...] = ("solo", "prefork", "threads", "gevent", "eventlet")
 # The pools `harness stack` brings up when none is named: the incident's four.
@@ -37,7 +39,7 @@ def _none_words(value: object) -> object:
 Timeout = Annotated[Annotated[float, Field(gt=0)] | None, BeforeValidator(_none_words)]
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """The environment holds a setting the bot cannot run with; the message says which."""
 
 

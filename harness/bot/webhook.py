@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ..errors import InputError
 from .app import Bot
 from .flow import is_fixtures_request, queue_fixtures
 
@@ -76,7 +77,7 @@ class Notification(_Open):
     entry: list[Entry]
 
 
-class ShapeError(ValueError):
+class ShapeError(InputError):
     """The body is JSON but not Meta's notification shape; the message names where."""
 
 

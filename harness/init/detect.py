@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError
+
 # Folders that hold no code of the team's own (or too much of someone else's).
 SKIPPED = {
     ".git", ".hg", ".venv", "venv", "env", ".env", ".tox", ".nox", "node_modules",
@@ -112,7 +114,7 @@ class Project:
     installs: str | None = None  # how CI installs the project
 
 
-class InitError(ValueError):
+class InitError(InputError):
     """The directory cannot be set up: one line saying what was found and what to do."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunError
 from ..processes import ServerProcess, start_server
 from ..scenario import Load
 from ..stack.broker import free_port
@@ -28,7 +29,7 @@ SUMMARY = "locust-summary.json"
 START_TIMEOUT_S = 60.0
 
 
-class LoadError(RuntimeError):
+class LoadError(RunError):
     """Locust could not be started, or ended without its figures; the message says why."""
 
 

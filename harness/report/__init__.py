@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import InputError
 from ..results import HISTORY, RESULTS, ResultsError, read_results, results_path, write_atomic
 from .data import Report, build_report, load_report
 from .html import render_html
@@ -35,7 +36,7 @@ PLOTS_DIR = "plots"
 SOURCES = (RESULTS, HISTORY, "scenario.toml")
 
 
-class ReportError(ValueError):
+class ReportError(InputError):
     """The report cannot go where it was asked to; the message says why."""
 
 

@@ -14,8 +14,10 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from ..errors import RunError
 
-class ShippedFileError(RuntimeError):
+
+class ShippedFileError(RunError):
     """A shipped file is not on the file system (a zipped install)."""
 
 

@@ -14,13 +14,14 @@ from typing import Any, Literal, Protocol
 
 from ..bot.settings import BotSettings
 from ..bot.store import Store
+from ..errors import RunError
 from .spec import LaneSpec
 
 Backend = Literal["local", "compose"]
 BACKENDS: tuple[Backend, ...] = ("local", "compose")
 
 
-class StackError(RuntimeError):
+class StackError(RunError):
     """A stack could not be started; the message (one line) says why."""
 
 

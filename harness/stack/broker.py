@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import redis
 
+from ..errors import RunError
 from ..processes import ServerProcess, ServerStartError, start_server
 
 VALKEY_READY = re.compile(r"Ready to accept connections")
@@ -27,7 +28,7 @@ VALKEY_READY = re.compile(r"Ready to accept connections")
 START_ATTEMPTS = 3
 
 
-class BrokerError(RuntimeError):
+class BrokerError(RunError):
     """The broker could not be started or reached; the message says why."""
 
 

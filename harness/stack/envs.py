@@ -28,6 +28,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from ..errors import InputError
+
 DISTRIBUTION = "stagger-harness"
 # The packages a lane with its own environment imports from the running harness.
 PACKAGES = ("harness", "mock_meta_api")
@@ -36,7 +38,7 @@ BUILD_TIMEOUT_S = 900.0  # a cold build downloads Celery and friends once
 FORMAT = 2  # bump when the way environments are built changes
 
 
-class EnvError(ValueError):
+class EnvError(InputError):
     """An environment that cannot be made; the message names the lane and its pins."""
 
 

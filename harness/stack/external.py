@@ -20,6 +20,8 @@ from typing import Annotated, Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..errors import RunError
+
 # What a command, an `env` value or a `cwd` may name in braces.
 PLACEHOLDERS = {
     "python": "the harness's Python interpreter",
@@ -41,7 +43,7 @@ LOG_LINES = 15  # a failed start quotes the process's last lines
 LOOPBACK_URL = re.compile(r"^https?://(127\.0\.0\.1|\[::1\]|localhost)(:\d+)?(/|$)")
 
 
-class ExternalLaneError(RuntimeError):
+class ExternalLaneError(RunError):
     """An external lane that cannot run: the message names the lane and says why."""
 
 

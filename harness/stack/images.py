@@ -39,6 +39,7 @@ from docker.utils import parse_repository_tag
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from ..errors import RunError
 from ..shipped import compose_dir
 from .envs import DISTRIBUTION, PACKAGES, cache_dir
 
@@ -67,7 +68,7 @@ Say = Callable[[str], None]
 T = TypeVar("T")
 
 
-class ImageError(RuntimeError):
+class ImageError(RunError):
     """An image that could not be built; the message (one line) says why."""
 
 

@@ -31,6 +31,7 @@ from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_APP_SECRET
 from ..bot import serve as bot_server
 from ..bot.settings import BotSettings
 from ..bot.store import Store
+from ..errors import RunError
 from ..mock_admin import MockAdmin
 from ..processes import ServerProcess, ServerStartError, start_server
 from ..proxy import Proxy
@@ -57,7 +58,7 @@ URL_WAIT_S = 10.0  # a webhook said to be running gets this long to answer
 NEVER = re.compile(r"(?!)")  # external processes are ready by a check, not a line
 
 
-class StackStopped(RuntimeError):
+class StackStopped(RunError):
     """A process was not started because the stack is being stopped."""
 
 

@@ -6,13 +6,14 @@ the lane and the field named, before a single process is started.
 
 from __future__ import annotations
 
+from ..errors import InputError
 from . import broker as brokers
 from . import rabbitmq
 from .envs import EnvError, ensure_env
 from .spec import StackSpec
 
 
-class LaneError(ValueError):
+class LaneError(InputError):
     """A lane that cannot run; the message names the lane and the field."""
 
 
