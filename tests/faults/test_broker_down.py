@@ -60,12 +60,24 @@ def test_a_worker_restart_with_a_short_visibility_timeout_sends_them_late(
     restart = fault_of(down, "restart-worker", lane)
     assert restart["new_pid"] != restart["pid"]
     book = ledger(down, lane)
-    assert (book.failed, book.lost) == (0, 0)
+    assert book.failed == 0
+    # No part the worker held is lost: the restarted worker takes them back. A part whose
+    # task was running while the broker was down can still be lost: the bot's store shares
+    # the broker's Valkey, the task fails on it and its retry cannot be queued. Whether a
+    # task runs across the cut is a race (seen once in CI, on prefork), so that loss is
+    # allowed, and only that: begun before the broker was back, not finished before it went.
+    assert book.lost == book.lost_at["started"], book.lost_at
+    lost = [m for m in parts(down, lane) if not m.accepted]
+    assert len(lost) == book.lost
+    for m in lost:
+        assert m.started is not None and m.started <= outage["done_at"], f"part {m.seq}"
+        assert m.finished is None or m.finished >= outage["begun_at"], f"part {m.seq}"
     assert_twice_only_where_the_ack_was_lost(down, lane, outage, restart)
     assert book.late >= 1
     on_time_s = down.scenario.tolerances.on_time_s
     for m in parts(down, lane):
-        assert m.api_received_at is not None
+        if m in lost:
+            continue
         assert m.due is not None
         if m.lateness_s is not None and m.lateness_s > on_time_s:
             # Due once the outage had begun; sent after it ended, by whichever worker ran.
