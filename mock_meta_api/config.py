@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 DEFAULT_ACCESS_TOKEN = "mock-access-token"
 DEFAULT_PHONE_NUMBER_ID = "106540352242922"
@@ -286,8 +287,13 @@ def _loc_part(part: str | int) -> str:
 
 def describe_validation_error(error: ValidationError, source: str) -> str:
     """One line per problem: where, what was given, what is allowed."""
-    lines = [f"{source}: {error.error_count()} invalid setting(s)"]
-    for item in error.errors(include_url=False):
+    return describe_errors(error.errors(include_url=False), source)
+
+
+def describe_errors(errors: list[ErrorDetails], source: str) -> str:
+    """`describe_validation_error` for errors a caller has put in its own words first."""
+    lines = [f"{source}: {len(errors)} invalid setting(s)"]
+    for item in errors:
         where = ".".join(_loc_part(part) for part in item["loc"]) or "(top level)"
         given = item.get("input")
         message = item["msg"].removeprefix("Value error, ")  # pydantic's wrapper adds nothing

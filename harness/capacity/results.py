@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from ..results import RESULTS, ResultsError, write_atomic
+from ..scenario import CapacitySettings
 from .search import Stopped
-from .settings import CapacitySettings
 from .theory import Theory
 
 

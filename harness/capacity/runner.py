@@ -27,12 +27,11 @@ from ..history import MessageHistory
 from ..load.driver import REQUESTS_LOG
 from ..results import versions, write_atomic
 from ..run import RunOutcome, run_scenario
-from ..scenario import Load, Scenario, ScenarioError
+from ..scenario import CapacitySettings, Load, Scenario, ScenarioError
 from ..stack.backend import Stack
 from .cpu import CpuSampler, machine_busy_now
 from .results import CapacityResults, ConfigResult, StepResult, write_capacity
 from .search import Next, Outcome, Stopped, knee, next_step
-from .settings import CapacitySettings
 from .theory import Theory, mean_latency, theory
 
 STEPS_DIR = "steps"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .settings import CapacitySettings
+from ..scenario import CapacitySettings
 
 Stopped = Literal["bracketed", "max-steps", "max-rate", "min-rate", "budget"]
 

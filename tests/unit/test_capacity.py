@@ -28,7 +28,6 @@ from harness.capacity.runner import (
     with_options,
 )
 from harness.capacity.search import Next, Outcome, knee, next_step
-from harness.capacity.settings import CapacitySettings
 from harness.capacity.theory import Theory, mean_latency, theory
 from harness.history import MessageHistory
 from harness.report.capacity import (
@@ -38,7 +37,7 @@ from harness.report.capacity import (
     render_markdown,
     write_capacity_reports,
 )
-from harness.scenario import load_scenario, parse_scenario
+from harness.scenario import CapacitySettings, load_scenario, parse_scenario
 
 pytestmark = pytest.mark.unit
 

@@ -21,9 +21,8 @@ from harness.history import MessageHistory
 from harness.load.delivery import DeliveryTracker, JournalCursor
 from harness.load.figures import LoadLaneResult, LoadResult, expected_requests, per_second
 from harness.load.lanes import LoadLane, lanes_option, parse_lanes
-from harness.load.shapes import SHAPES, users_at
 from harness.results import LaneResult, Results
-from harness.scenario import ScenarioError, load_scenario, parse_scenario
+from harness.scenario import SHAPES, ScenarioError, load_scenario, parse_scenario, users_at
 
 pytestmark = pytest.mark.unit
 PROPERTY = settings(max_examples=150, deadline=None)

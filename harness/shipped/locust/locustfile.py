@@ -43,8 +43,8 @@ from locust.stats import StatsEntry
 from harness.bot.flow import correlation_for
 from harness.load.delivery import DeliveryEvent, DeliveryTracker, JournalCursor
 from harness.load.lanes import LoadLane, parse_lanes, parse_rates
-from harness.load.shapes import SHAPES, users_at
 from harness.mock_admin import MockAdmin
+from harness.scenario import SHAPES, users_at
 from harness.workload import inbound_text, new_inbound_id, signed
 from mock_meta_api.config import DEFAULT_APP_SECRET, DEFAULT_PHONE_NUMBER_ID
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from .strict import Strict
 
 
-class CapacitySettings(BaseModel):
+class CapacitySettings(Strict):
     """Bounds on the search: every step is one load of `load_s`, at most `max_steps` each."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     load_s: Annotated[float, Field(gt=0, le=600)] = Field(
         default=70.0,
@@ -58,6 +58,7 @@ class CapacitySettings(BaseModel):
     )
 
     def scaled(self, x: float) -> CapacitySettings:
+        """Durations times `x`, the rate bound divided by it."""
         return self.model_copy(
             update={
                 "load_s": self.load_s * x,
