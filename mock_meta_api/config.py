@@ -46,18 +46,24 @@ Seconds = Annotated[float, Field(ge=0)]
 
 
 class NoLatency(Strict):
-    model: Literal["none"] = "none"
+    """No delay added."""
+
+    model: Literal["none"] = Field(default="none", description="`none`: no added delay.")
 
 
 class FixedLatency(Strict):
-    model: Literal["fixed"]
-    value_s: Seconds
+    """The same delay before every answer."""
+
+    model: Literal["fixed"] = Field(description="`fixed`: the same delay every time.")
+    value_s: Seconds = Field(description="The delay, in seconds (0 or more).")
 
 
 class UniformLatency(Strict):
-    model: Literal["uniform"]
-    low_s: Seconds
-    high_s: Seconds
+    """A delay drawn evenly between `low_s` and `high_s`."""
+
+    model: Literal["uniform"] = Field(description="`uniform`: drawn evenly between the bounds.")
+    low_s: Seconds = Field(description="The least delay, in seconds (0 or more).")
+    high_s: Seconds = Field(description="The greatest delay, in seconds (at least low_s).")
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformLatency:
@@ -69,19 +75,27 @@ class UniformLatency(Strict):
 class NormalLatency(Strict):
     """Normal latency, clipped to [0, max_s]: a negative delay has no meaning."""
 
-    model: Literal["normal"]
-    mean_s: Seconds
-    stddev_s: Seconds
-    max_s: Seconds | None = None
+    model: Literal["normal"] = Field(description="`normal`: drawn from a normal distribution.")
+    mean_s: Seconds = Field(description="The mean delay, in seconds (0 or more).")
+    stddev_s: Seconds = Field(description="Its standard deviation, in seconds (0 or more).")
+    max_s: Seconds | None = Field(
+        default=None, description="The longest delay, in seconds (unset: no bound)."
+    )
 
 
 class LognormalLatency(Strict):
     """Lognormal latency (long right tail, like real APIs): median and shape sigma."""
 
-    model: Literal["lognormal"]
-    median_s: Annotated[float, Field(gt=0)]
-    sigma: Annotated[float, Field(ge=0)]
-    max_s: Seconds | None = None
+    model: Literal["lognormal"] = Field(description="`lognormal`: a long right tail.")
+    median_s: Annotated[float, Field(gt=0)] = Field(
+        description="The median delay, in seconds (above 0)."
+    )
+    sigma: Annotated[float, Field(ge=0)] = Field(
+        description="The shape: the standard deviation of the delay's logarithm (0 or more)."
+    )
+    max_s: Seconds | None = Field(
+        default=None, description="The longest delay, in seconds (unset: no bound)."
+    )
 
 
 LatencyModel = Annotated[
@@ -93,9 +107,18 @@ LatencyModel = Annotated[
 class Latency(Strict):
     """Latency added before each Graph answer; `per_phone_number` overrides `default`."""
 
-    default: LatencyModel = Field(default_factory=NoLatency)
-    per_phone_number: dict[str, LatencyModel] = Field(default_factory=dict)
-    seed: int | None = None
+    default: LatencyModel = Field(
+        default_factory=NoLatency,
+        description="The latency model of every business number without its own: `none`, "
+        "`fixed`, `uniform`, `normal` or `lognormal` (default: none).",
+    )
+    per_phone_number: dict[str, LatencyModel] = Field(
+        default_factory=dict,
+        description="Latency models by business phone number id, over `default`.",
+    )
+    seed: int | None = Field(
+        default=None, description="Seed of the random delays (unset: a fresh one each start)."
+    )
 
 
 # -- failures ----------------------------------------------------------------
@@ -106,24 +129,40 @@ HttpStatus = Annotated[int, Field(ge=400, le=599)]
 class ErrorAnswer(Strict):
     """A Graph error answer: Meta code, HTTP status and optional subcode/details."""
 
-    action: Literal["error"] = "error"
-    code: int = 131000
-    http_status: HttpStatus = 500
-    error_subcode: int | None = None
-    details: str | None = None
+    action: Literal["error"] = Field(
+        default="error",
+        description="`error` (the default, when a table names no action): a Graph error answer.",
+    )
+    code: int = Field(default=131000, description="Meta's error code (default 131000).")
+    http_status: HttpStatus = Field(
+        default=500, description="The answer's HTTP status, 400 to 599 (default 500)."
+    )
+    error_subcode: int | None = Field(
+        default=None, description="Meta's error_subcode (unset: none in the answer)."
+    )
+    details: str | None = Field(
+        default=None,
+        description="The answer's error_data.details (unset: Meta's wording for the code).",
+    )
 
 
 class ResetAnswer(Strict):
     """The TCP connection is reset without an HTTP answer."""
 
-    action: Literal["reset"]
+    action: Literal["reset"] = Field(
+        description="`reset`: the TCP connection is reset, with no HTTP answer."
+    )
 
 
 class HangAnswer(Strict):
     """No answer at all: the request hangs until the client gives up (or `hang_s` passes)."""
 
-    action: Literal["hang"]
-    hang_s: Seconds | None = None
+    action: Literal["hang"] = Field(description="`hang`: no answer; the request hangs.")
+    hang_s: Seconds | None = Field(
+        default=None,
+        description="Seconds after which the hang ends (unset: when the client gives up, or "
+        "the outage ends).",
+    )
 
 
 def _answer_action(value: object) -> str | None:
@@ -146,16 +185,33 @@ FaultAnswer = Annotated[
 
 
 class RandomFailure(Strict):
-    probability: Annotated[float, Field(ge=0, le=1)]
-    answer: FaultAnswer = Field(default_factory=ErrorAnswer)
+    """A share of sends, drawn at random, gets `answer`."""
+
+    probability: Annotated[float, Field(ge=0, le=1)] = Field(
+        description="The share of sends that get `answer`, 0 to 1."
+    )
+    answer: FaultAnswer = Field(
+        default_factory=ErrorAnswer,
+        description="What they get: an error answer (the default: code 131000, HTTP 500), "
+        '{ action = "reset" } or { action = "hang" }.',
+    )
 
 
 class ScriptedFailure(Strict):
     """Send attempts `first`..`last` (1-based, per business number, since start or reset)."""
 
-    first: Annotated[int, Field(ge=1)]
-    last: Annotated[int, Field(ge=1)] | None = None
-    answer: FaultAnswer = Field(default_factory=ErrorAnswer)
+    first: Annotated[int, Field(ge=1)] = Field(
+        description="The first send attempt that fails (1-based, counted per business number "
+        "since start or reset)."
+    )
+    last: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="The last attempt that fails (unset: `first` only)."
+    )
+    answer: FaultAnswer = Field(
+        default_factory=ErrorAnswer,
+        description="What they get: an error answer (the default: code 131000, HTTP 500), "
+        '{ action = "reset" } or { action = "hang" }.',
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ScriptedFailure:
@@ -170,16 +226,34 @@ class ScriptedFailure(Strict):
 class Outage(Strict):
     """A window, relative to when the behaviours were applied, when every send fails."""
 
-    start_s: Seconds = 0
-    duration_s: Annotated[float, Field(gt=0)]
-    answer: FaultAnswer = Field(default_factory=lambda: ErrorAnswer(code=131016, http_status=503))
+    start_s: Seconds = Field(
+        default=0,
+        description="When the window opens, in seconds after the behaviours were applied.",
+    )
+    duration_s: Annotated[float, Field(gt=0)] = Field(
+        description="How long the window lasts, in seconds (above 0)."
+    )
+    answer: FaultAnswer = Field(
+        default_factory=lambda: ErrorAnswer(code=131016, http_status=503),
+        description="What every send in the window gets (default: HTTP 503, code 131016).",
+    )
 
 
 class Failures(Strict):
-    random: list[RandomFailure] = Field(default_factory=list)
-    scripted: list[ScriptedFailure] = Field(default_factory=list)
-    outages: list[Outage] = Field(default_factory=list)
-    seed: int | None = None
+    """Error answers instead of success: at random, by attempt, or in windows."""
+
+    random: list[RandomFailure] = Field(
+        default_factory=list, description="Answers for a random share of sends."
+    )
+    scripted: list[ScriptedFailure] = Field(
+        default_factory=list, description="Answers for given send attempts."
+    )
+    outages: list[Outage] = Field(
+        default_factory=list, description="Windows in which every send fails."
+    )
+    seed: int | None = Field(
+        default=None, description="Seed of the random draws (unset: a fresh one each start)."
+    )
 
 
 # -- rate limits -------------------------------------------------------------
@@ -188,18 +262,33 @@ class Failures(Strict):
 class Throughput(Strict):
     """Per business number throughput (Meta's default tier: 80 messages/s)."""
 
-    enabled: bool = True
-    messages_per_second: Annotated[float, Field(gt=0)] = 80
-    http_status: HttpStatus = 429
+    enabled: bool = Field(default=True, description="Whether the limit applies.")
+    messages_per_second: Annotated[float, Field(gt=0)] = Field(
+        default=80,
+        description="Sends per second allowed per business number (above 0; default 80); "
+        "beyond it, code 130429.",
+    )
+    http_status: HttpStatus = Field(
+        default=429, description="The HTTP status beyond the rate, 400 to 599 (default 429)."
+    )
 
 
 class PairRate(Strict):
     """Per (business number, recipient) token bucket: 1 message per `period_s`, `burst` deep."""
 
-    enabled: bool = True
-    period_s: Annotated[float, Field(gt=0)] = 6
-    burst: Annotated[int, Field(ge=1)] = 45
-    http_status: HttpStatus = 400
+    enabled: bool = Field(default=True, description="Whether the limit applies.")
+    period_s: Annotated[float, Field(gt=0)] = Field(
+        default=6,
+        description="Seconds per message to one recipient: the bucket gains a token this "
+        "often (above 0; default 6).",
+    )
+    burst: Annotated[int, Field(ge=1)] = Field(
+        default=45,
+        description="The bucket's depth, 1 or more (default 45); beyond it, code 131056.",
+    )
+    http_status: HttpStatus = Field(
+        default=400, description="The HTTP status beyond the limit, 400 to 599 (default 400)."
+    )
 
 
 # -- status webhooks ---------------------------------------------------------
@@ -208,9 +297,15 @@ class PairRate(Strict):
 class StatusFailure(Strict):
     """Report `failed` (with `code`) instead of delivering, for matching sends."""
 
-    code: int = 131026
-    recipient: str | None = None
-    probability: Annotated[float, Field(ge=0, le=1)] = 1.0
+    code: int = Field(
+        default=131026, description="Meta's error code in the `failed` status (default 131026)."
+    )
+    recipient: str | None = Field(
+        default=None, description="Only sends to this recipient (unset: every recipient)."
+    )
+    probability: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=1.0, description="The share of matching sends reported failed, 0 to 1."
+    )
 
 
 def _check_http_url(url: str) -> str:
@@ -236,27 +331,72 @@ class Webhooks(Strict):
     its statuses go there instead of the app's `url`.
     """
 
-    url: HttpUrl | None = None
-    url_per_phone_number: dict[str, HttpUrl] = Field(default_factory=dict)
-    sent_delay_s: Seconds | None = 0.05
-    delivered_delay_s: Seconds | None = 0.1
-    read_delay_s: Seconds | None = None
-    failures: list[StatusFailure] = Field(default_factory=list)
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
-    retry_backoff_s: Seconds = 0.5
-    timeout_s: Annotated[float, Field(gt=0)] = 5
-    seed: int | None = None
+    url: HttpUrl | None = Field(
+        default=None,
+        description="Where status webhooks go, an http(s) URL (unset: none are sent, but "
+        "where `url_per_phone_number` names the number).",
+    )
+    url_per_phone_number: dict[str, HttpUrl] = Field(
+        default_factory=dict,
+        description="Meta's per-number override: a business number's statuses go to its URL "
+        "here instead of `url`.",
+    )
+    sent_delay_s: Seconds | None = Field(
+        default=0.05,
+        description="Seconds after the accepted send before the `sent` status (or a `failed` "
+        "one); null: no `sent` status.",
+    )
+    delivered_delay_s: Seconds | None = Field(
+        default=0.1,
+        description="Seconds after the status before it until `delivered`; null: none.",
+    )
+    read_delay_s: Seconds | None = Field(
+        default=None,
+        description="Seconds after the status before it until `read`; null (the default): none.",
+    )
+    failures: list[StatusFailure] = Field(
+        default_factory=list,
+        description="Rules that report a single `failed` status instead of delivering.",
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=3, description="Tries per status for a receiver that fails, 1 to 20."
+    )
+    retry_backoff_s: Seconds = Field(
+        default=0.5, description="Seconds before the first retry, doubled for each next one."
+    )
+    timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=5, description="Seconds a receiver has to answer each try (above 0)."
+    )
+    seed: int | None = Field(
+        default=None, description="Seed of the random draws (unset: a fresh one each start)."
+    )
 
     def url_for(self, phone_number_id: str) -> str | None:
         return self.url_per_phone_number.get(phone_number_id, self.url)
 
 
 class Behaviours(Strict):
-    latency: Latency = Field(default_factory=Latency)
-    failures: Failures = Field(default_factory=Failures)
-    throughput: Throughput = Field(default_factory=Throughput)
-    pair_rate: PairRate = Field(default_factory=PairRate)
-    webhooks: Webhooks = Field(default_factory=Webhooks)
+    """How the mock answers: set in its config file, changed at run time on /_mock/behaviours."""
+
+    latency: Latency = Field(
+        default_factory=Latency, description="The delay before every Graph answer."
+    )
+    failures: Failures = Field(
+        default_factory=Failures,
+        description="Error answers: for a random share of sends, by attempt, in windows.",
+    )
+    throughput: Throughput = Field(
+        default_factory=Throughput,
+        description="Meta's throughput limit per business number (code 130429 beyond it).",
+    )
+    pair_rate: PairRate = Field(
+        default_factory=PairRate,
+        description="Meta's limit per (business number, recipient): a token bucket "
+        "(code 131056 beyond it).",
+    )
+    webhooks: Webhooks = Field(
+        default_factory=Webhooks, description="Signed status webhooks after each accepted send."
+    )
 
 
 class MockConfig(Strict):
