@@ -68,6 +68,15 @@ def _action(what: str) -> Any:
 class _AnyFault(Strict):
     """What every fault answers, whichever fields its action takes."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: Any) -> Any:
+        """A field this action does not take, given as null, is not given: a scenario as a
+        run stored it (`scenario_definition`) names every fault field, null where unset."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None or k in cls.model_fields}
+        return data
+
     def __getattr__(self, name: str) -> Any:
         """Another action's field: this action does not take it, so it is unset (None),
         as code that handles every action reads it."""

@@ -15,6 +15,7 @@ import pytest
 
 from harness.scenario import (
     FAULT_ACTIONS,
+    ScenarioError,
     load_scenario,
     scenario_json_schema,
     shipped_names,
@@ -101,3 +102,20 @@ def test_a_shipped_scenario_meets_the_schema_and_round_trips(
     again = validate_scenario(dumped, f"{name} again")
     assert again == scenario
     assert again.model_dump(mode="json") == dumped
+
+
+def test_a_fault_stored_with_every_field_null_where_unset_still_reads() -> None:
+    """Runs stored their scenario (`scenario_definition`) with every fault field, null
+    where unset; such a definition reads, and a field really given to the wrong action
+    is still refused."""
+    scenario, _ = load_scenario("api-outage")
+    stored = scenario.model_dump(mode="json")
+    stored["faults"] = [
+        {"lane": None, "grace_s": None, "target": None, "delay_s": None} | fault
+        for fault in stored["faults"]
+    ]
+    assert validate_scenario(stored, "stored") == scenario
+
+    stored["faults"][0]["delay_s"] = 1.0
+    with pytest.raises(ScenarioError, match="delay_s applies to net-delay only, not to api-outage"):
+        validate_scenario(stored, "stored")
