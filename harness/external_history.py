@@ -21,7 +21,7 @@ from typing import Any
 
 from .bot.flow import message_id_for
 from .history import ApiRequest, MessageHistory
-from .stack.external import External
+from .scenario import External
 
 
 @dataclass(frozen=True)

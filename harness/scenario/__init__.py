@@ -4,6 +4,7 @@ The package owns the whole input a run is given:
 
 - `base`: the scenario (`Scenario`), its flow and tolerances;
 - `lanes`: the lanes (`LaneScenario`); `settings`: bot and Celery settings by name;
+- `brokers`: a lane's broker, and the RabbitMQ node's table; `external`: a bot of one's own;
 - `faults`: the faults, one model per `action`;
 - `load`: the `[load]` table and its shapes; `capacity`: the `[capacity]` table;
 - `scaling`: what `Scenario.scaled` does to each duration, and the floors;
@@ -14,8 +15,10 @@ The package owns the whole input a run is given:
 from __future__ import annotations
 
 from .base import Flow, Scenario, Tolerances
+from .brokers import BROKERS, BrokerKind, RabbitSettings
 from .capacity import CapacitySettings
 from .errors import ScenarioError
+from .external import External
 from .faults import (
     BROKER_ACTIONS,
     DEFAULT_GRACE_S,
@@ -50,6 +53,7 @@ from .settings import (
 )
 
 __all__ = [
+    "BROKERS",
     "BROKER_ACTIONS",
     "DEFAULT_GRACE_S",
     "DURATION_SETTINGS",
@@ -65,13 +69,16 @@ __all__ = [
     "TRIGGERS",
     "UNFILLED_MARK",
     "WINDOW_ACTIONS",
+    "BrokerKind",
     "CapacitySettings",
+    "External",
     "Fault",
     "FaultAction",
     "Flow",
     "LaneScenario",
     "Load",
     "NetTarget",
+    "RabbitSettings",
     "Reason",
     "Scenario",
     "ScenarioError",

@@ -15,11 +15,11 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 
 from mock_meta_api.config import Behaviours
 
-from ..stack.spec import RabbitSettings, check_unique_lanes
+from .brokers import RabbitSettings
 from .capacity import CapacitySettings
 from .errors import ScenarioError, scenario_error
 from .faults import Fault
-from .lanes import LaneScenario
+from .lanes import LaneScenario, check_unique_lanes
 from .load import Load
 from .scaling import check_floors, check_scale, scaled_behaviours, scaled_fault, scaled_settings
 from .settings import Settings, settings_env

@@ -14,8 +14,8 @@ from pydantic import (
 )
 
 from ..bot.settings import Pool
-from ..stack.external import External
-from ..stack.spec import BrokerKind, check_broker
+from .brokers import BrokerKind, check_broker
+from .external import External
 from .settings import Settings, settings_env
 from .strict import Strict
 
@@ -36,6 +36,13 @@ def _package_name(value: str) -> str:
     if value in ("celery", "kombu"):
         raise ValueError(f"set {value} with the lane's own `{value}` field, not in packages")
     return value
+
+
+def check_unique_lanes(names: list[str]) -> None:
+    """Lanes are told apart by name (logs, queues, key prefixes): a repeat is an error."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"lane names must be unique, repeated: {repeated}")
 
 
 Version = Annotated[str, AfterValidator(_exact_version)]

@@ -12,9 +12,11 @@ from typing import Annotated
 from pydantic import AfterValidator, ValidationError
 
 from ..bot.settings import BotSettings
-from ..stack.spec import SETTING_NAMES, checked_env
 
 SettingValue = str | bool | int | float
+# Variables with these prefixes are the bot's settings: a name the bot does not know is a typo.
+SETTING_PREFIXES = ("BOT_", "CELERY_", "FIXTURES_", "SEND_", "WHATSAPP_")
+SETTING_NAMES = frozenset(name.upper() for name in BotSettings.model_fields)
 
 # The harness sets these per lane (where its broker, mock and number are); a scenario cannot.
 STACK_SETTINGS = frozenset(
@@ -54,6 +56,19 @@ def env_value(value: SettingValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def checked_env(env: dict[str, str]) -> dict[str, str]:
+    """Upper-case names; a bot-setting prefix must name a real setting (typos are errors)."""
+    bad = [name for name in env if not name.isidentifier() or name.upper() != name]
+    if bad:
+        raise ValueError(f"environment variable names must be UPPER_CASE, got {bad}")
+    unknown = [n for n in env if n.startswith(SETTING_PREFIXES) and n not in SETTING_NAMES]
+    if unknown:
+        raise ValueError(
+            f"unknown bot setting(s) {unknown}; known: {', '.join(sorted(SETTING_NAMES))}"
+        )
+    return env
 
 
 def settings_env(values: dict[str, SettingValue]) -> dict[str, str]:

@@ -9,15 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mock_meta_api.config import Behaviours, describe_validation_error
 
-from ..bot.settings import (
-    AMQP_SCHEMES,
-    REDIS_SCHEMES,
-    BotSettings,
-    Pool,
-    SettingsError,
-    load_settings,
-)
-from .external import External
+from ..bot.settings import BotSettings, Pool, SettingsError, load_settings
+from ..scenario.brokers import BrokerKind, RabbitSettings, check_broker
+from ..scenario.external import External
+from ..scenario.lanes import check_unique_lanes
+from ..scenario.settings import SETTING_NAMES, checked_env
 
 # Each lane of an embedded broker gets its own database; Redis and Valkey have 16 (0 is unused).
 MAX_EMBEDDED_LANES = 15
@@ -30,11 +26,6 @@ def phone_number_id(lane_index: int) -> str:
     return str(PHONE_NUMBER_BASE + lane_index)
 
 
-# Variables with these prefixes are the bot's settings: a name the bot does not know is a typo.
-SETTING_PREFIXES = ("BOT_", "CELERY_", "FIXTURES_", "SEND_", "WHATSAPP_")
-SETTING_NAMES = frozenset(name.upper() for name in BotSettings.model_fields)
-
-
 def settings_from_env(env: dict[str, str]) -> BotSettings:
     """The bot's settings as a process with `env` (on top of ours) would read them."""
     return load_settings(
@@ -42,51 +33,8 @@ def settings_from_env(env: dict[str, str]) -> BotSettings:
     )
 
 
-def check_unique_lanes(names: list[str]) -> None:
-    """Lanes are told apart by name (logs, queues, key prefixes): a repeat is an error."""
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f"lane names must be unique, repeated: {repeated}")
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def checked_env(env: dict[str, str]) -> dict[str, str]:
-    """Upper-case names; a bot-setting prefix must name a real setting (typos are errors)."""
-    bad = [name for name in env if not name.isidentifier() or name.upper() != name]
-    if bad:
-        raise ValueError(f"environment variable names must be UPPER_CASE, got {bad}")
-    unknown = [n for n in env if n.startswith(SETTING_PREFIXES) and n not in SETTING_NAMES]
-    if unknown:
-        raise ValueError(
-            f"unknown bot setting(s) {unknown}; known: {', '.join(sorted(SETTING_NAMES))}"
-        )
-    return env
-
-
-BrokerKind = Literal["valkey", "redis", "rabbitmq"]
-BROKERS: tuple[BrokerKind, ...] = ("valkey", "redis", "rabbitmq")
-
-
-def check_broker(broker: BrokerKind, url: str | None) -> None:
-    """A lane's broker and URL agree: valkey takes none, redis needs one, rabbitmq may."""
-    if broker == "valkey" and url is not None:
-        raise ValueError(
-            "broker_url: the embedded Valkey takes no URL; for a Redis of your own "
-            "set broker = 'redis'"
-        )
-    if broker == "redis" and (url is None or not url.startswith(REDIS_SCHEMES)):
-        raise ValueError(
-            f"broker_url: broker 'redis' needs a redis:// URL (e.g. redis://127.0.0.1:6379/15), "
-            f"got {url!r}"
-        )
-    if broker == "rabbitmq" and url is not None and not url.startswith(AMQP_SCHEMES):
-        raise ValueError(
-            "broker_url: broker 'rabbitmq' takes an amqp:// URL, or none to start a node of "
-            f"its own; got {url!r}"
-        )
 
 
 class LaneSpec(_Strict):
@@ -128,19 +76,6 @@ class LaneSpec(_Strict):
     def embedded_db(self) -> bool:
         """It takes a database of the embedded Valkey: as its broker, or for its outbox."""
         return self.broker in ("valkey", "rabbitmq")
-
-
-class RabbitSettings(_Strict):
-    """Settings of the RabbitMQ node the harness starts (a given URL keeps its own).
-
-    `consumer_timeout_s`: a delivery unacknowledged this long closes its channel with
-    PRECONDITION_FAILED (RabbitMQ's `consumer_timeout`, 30 min by default).
-    `check_interval_s`: how often a channel checks that timeout (rabbit's
-    `channel_tick_interval`, 60 s by default), so a timeout strikes up to this much late.
-    """
-
-    consumer_timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = 1800.0
-    check_interval_s: Annotated[float, Field(gt=0, le=24 * 3600)] = 60.0
 
 
 class StackSpec(_Strict):

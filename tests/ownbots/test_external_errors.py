@@ -8,10 +8,10 @@ import pytest
 
 from harness.processes import STARTED
 from harness.run import run_scenario
-from harness.scenario import Scenario
+from harness.scenario import External, Scenario
 from harness.stack import LaneSpec, LocalStack, StackSpec
 from harness.stack.broker import free_port
-from harness.stack.external import External, ExternalLaneError
+from harness.stack.external import ExternalLaneError
 
 pytestmark = [pytest.mark.integration, pytest.mark.ownbots, pytest.mark.timeout(120)]
 

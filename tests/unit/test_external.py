@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from harness.external_history import SentRequest, build_external_history
-from harness.stack.external import External, command_argv, worker_argv
+from harness.scenario import External
+from harness.stack.external import command_argv, worker_argv
 
 pytestmark = pytest.mark.unit
 
