@@ -5,7 +5,7 @@ from a copy of the Django example outside this checkout, with nothing of the che
 The wheel and sdist are built and checked (twine, check-wheel-contents); the wheel goes
 into a new environment (its dependencies held to this checkout's lock, so CI judges the
 harness, not a release made upstream today), with Django and pytest as a team has them.
-Then, from the team's directory: the README's "your own bot" commands in order, the
+Then, from the team's directory: the docs' "your own bot" commands in order, the
 main job time scaled, the bot's own scenario, a pytest file written as a team writes it
 (a shipped scenario and the team's own file), a shipped load scenario, a lane on another
 Celery release, the compose files, and Locust through `harness locust`.
@@ -152,9 +152,10 @@ def test_the_version_is_the_distributions(team: Team) -> None:
         assert answer.stdout.strip() == f"stagger-harness {version('stagger-harness')}"
 
 
-def test_the_readmes_team_path_runs_command_by_command(team: Team) -> None:
-    block = TEAM_PATH.search((ROOT / "README.md").read_text(encoding="utf-8"))
-    assert block, "the README's 'your own bot' block is missing"
+def test_the_docs_team_path_runs_command_by_command(team: Team) -> None:
+    page = ROOT / "docs" / "how-to" / "own-bot.md"
+    block = TEAM_PATH.search(page.read_text(encoding="utf-8"))
+    assert block, f"{page.relative_to(ROOT)}: the 'your own bot' block is missing"
     commands = [line.split("  #")[0].strip() for line in block.group(1).splitlines()]
     assert commands[0].startswith("pip install")  # done: the built wheel, as the fixture did
     repository = team.repository("init-bot", scenarios=False)

@@ -1,11 +1,12 @@
-"""The committed samples tell one story: each agrees with itself, its reports and the README.
+"""The committed samples tell one story: each agrees with itself, its reports and the docs.
 
 Every run sample in reports/ is read as it is committed (no run): its results.json must
 carry every field the current model has, its ledger must account for every part, its
 verdicts must follow from its reasons, its Markdown and HTML reports must say what its
-results.json says, and the findings tables of the README that cite it must hold its
-figures. A sample that fails here was made by older code, or the README was not updated
-after it was made again.
+results.json says, and the findings tables that cite it (the findings pages in
+docs/findings/, and the incident table the README keeps) must hold its figures. A sample
+that fails here was made by older code, or the findings were not updated after it was
+made again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"
 README = ROOT / "README.md"
+FINDINGS = ROOT / "docs" / "findings"
 RUN_SAMPLES = sorted(
     path.name for path in REPORTS.iterdir() if (path / RESULTS).is_file() and not is_capacity(path)
 )
@@ -236,7 +238,7 @@ def test_a_samples_reports_say_what_its_results_say(name: str) -> None:
     assert f"- **harness**: {results.harness_version}" in markdown
 
 
-# -- reports/README.md and the README's findings -----------------------------------------------
+# -- reports/README.md and the findings --------------------------------------------------------
 
 
 MADE_BY = r"^uv run (?P<command>harness (?:run|matrix)[^\n#]*?--out /tmp/samples/(?P<name>[\w-]+))"
@@ -337,40 +339,51 @@ def sample_of(cell: str) -> str | None:
 POOLS = ("solo", "prefork", "threads", "gevent")
 
 
-def test_the_incident_findings_hold_the_samples_they_cite() -> None:
-    """`What it found: the incident`: each pool's cell, for the scenarios with a sample."""
-    text = README.read_text(encoding="utf-8")
+INCIDENT_TABLES = [  # where the incident's table stands: (file, the heading it follows)
+    (README, "## What it found: the incident"),
+    (FINDINGS / "incident.md", "# The incident"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "heading"),
+    INCIDENT_TABLES,
+    ids=[p.relative_to(ROOT).as_posix() for p, _ in INCIDENT_TABLES],
+)
+def test_the_incident_findings_hold_the_samples_they_cite(path: Path, heading: str) -> None:
+    """The incident's table: each pool's cell, for the scenarios with a sample."""
+    text = path.read_text(encoding="utf-8")
     checked = 0
-    for row in table_rows(text, "## What it found: the incident"):
+    for row in table_rows(text, heading):
         name = sample_of(row[1])
         if name is None:
             continue
         if row[0].startswith("…fix"):  # the fix lanes side by side, under solo's column
             fixes = [one for one in sample(name).lanes if one.lane not in POOLS]
-            checked += check_cell(row[2], fixes, f"README {name} fix row")
+            checked += check_cell(row[2], fixes, f"{path.name} {name} fix row")
             continue
         for pool, cell in zip(POOLS, row[2:6], strict=True):
-            checked += check_cell(cell, [lane(name, pool)], f"README {name}")
+            checked += check_cell(cell, [lane(name, pool)], f"{path.name} {name}")
     assert checked >= 20
 
 
 def test_the_load_findings_hold_the_samples_they_cite() -> None:
-    text = README.read_text(encoding="utf-8")
+    text = (FINDINGS / "load.md").read_text(encoding="utf-8")
     checked = 0
-    for row in table_rows(text, "### What it found under load"):
+    for row in table_rows(text, "# Load"):
         name = sample_of(row[0])
         assert name is not None, row
         for pool, cell in zip(POOLS, row[2:6], strict=True):
-            checked += check_cell(cell, [lane(name, pool)], f"README {name}")
+            checked += check_cell(cell, [lane(name, pool)], f"load.md {name}")
     assert checked >= 30
 
 
 def test_the_fault_findings_hold_the_samples_they_cite() -> None:
     """The faults table's rows of scenarios with a committed sample are that sample's."""
-    text = README.read_text(encoding="utf-8")
+    text = (FINDINGS / "faults.md").read_text(encoding="utf-8")
     rows = [
         row
-        for row in table_rows(text, "## Faults a deployment meets")
+        for row in table_rows(text, "# Faults a deployment meets")
         if sample_of(row[0]) is not None
     ]
     for name in {sample_of(row[0]) for row in rows}:
@@ -402,12 +415,14 @@ BROKER_CLAIMS = [  # the brokers table's cells: (sample, question starts, column
 
 
 def test_the_broker_findings_hold_the_samples_they_cite() -> None:
-    text = README.read_text(encoding="utf-8")
-    rows = table_rows(text, "### What it found: is it the pool, the broker or the release?")
+    text = (FINDINGS / "brokers-and-releases.md").read_text(encoding="utf-8")
+    rows = table_rows(text, "# Brokers and releases: is it the pool, the broker or the release?")
     checked = 0
     for name, question, column, lanes in BROKER_CLAIMS:
         row = next(row for row in rows if row[0].startswith(question))
-        checked += check_cell(row[column], [lane(name, n) for n in lanes], f"README {name}")
+        checked += check_cell(
+            row[column], [lane(name, n) for n in lanes], f"brokers-and-releases.md {name}"
+        )
     killed = next(row for row in rows if row[0].startswith("**a worker SIGKILLed"))[3]
     for pool, one in (("solo", "killed-rabbitmq"), ("gevent", "killed-rabbitmq-gevent")):
         m = re.search(rf"{pool}: (?:(\d+) parts?, )?up to ([\d.]+) s", killed)

@@ -662,13 +662,13 @@ def test_only_refuses_unknown_names() -> None:
     assert "lanes: solo, prefork, threads, gevent" in message
 
 
-def test_the_readme_example_is_a_valid_scenario() -> None:
-    """Users copy the annotated example: it must load, and scale as the README runs it."""
-    readme = (ROOT / "README.md").read_text()
-    example = re.search(r"```toml\n(name = .*?)```", readme, re.DOTALL)
-    assert example, "the README has no annotated scenario"
+def test_the_docs_example_is_a_valid_scenario() -> None:
+    """Users copy the annotated example: it must load, and scale as the docs run it."""
+    page = (ROOT / "docs" / "how-to" / "write-a-scenario.md").read_text()
+    example = re.search(r"```toml\n(name = .*?)```", page, re.DOTALL)
+    assert example, "docs/how-to/write-a-scenario.md has no annotated scenario"
 
-    scenario = parse_scenario(example.group(1), "README.md")
+    scenario = parse_scenario(example.group(1), "write-a-scenario.md")
 
     assert scenario.lanes[0].because == ["late"]
     assert scenario.scaled(0.25).flow.spacing_s == scenario.flow.spacing_s * 0.25
