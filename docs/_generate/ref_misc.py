@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ref_schema import cell, first_paragraph
+from ref_schema import anchor, cell, first_paragraph, ref_name
 
 
 def error_tree(root: type[BaseException]) -> str:
@@ -99,21 +99,54 @@ def plugin_options_table(addoption: Any) -> str:
     return "\n".join(rows)
 
 
-def fault_actions_table(
-    fields: dict[str, frozenset[str]],
-    stack: frozenset[str],
-    windows: frozenset[str],
+TRIGGER_FIELDS = ("at_s", "after_received", "after_sent", "action", "lane")
+
+
+def fault_variants(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(action, model name, model schema) per fault action, in the order the code lists
+    them: the `faults` items are a union discriminated by `action`."""
+    defs = schema["$defs"]
+    variants = []
+    for option in schema["properties"]["faults"]["items"]["oneOf"]:
+        name = ref_name(option["$ref"])
+        variants.append((defs[name]["properties"]["action"]["const"], name, defs[name]))
+    return variants
+
+
+def fault_actions_table(schema: dict[str, Any]) -> str:
+    """Which fields each action takes beside its trigger and `action` (and `lane`, for a
+    lane's fault), the required ones in bold, each action linked to its own table."""
+    rows = [
+        "| action | strikes | a window (`duration_s`) | other fields it takes |",
+        "|---|---|---|---|",
+    ]
+    for action, name, model in fault_variants(schema):
+        fields = model.get("properties", {})
+        required = set(model.get("required", []))
+        where = "a lane" if "lane" in fields else "the whole stack (`at_s` only)"
+        window = "yes" if "duration_s" in fields else "no"
+        others = [
+            f"**`{field}`**" if field in required else f"`{field}`"
+            for field in fields
+            if field not in (*TRIGGER_FIELDS, "duration_s")
+        ]
+        shown = ", ".join(others) or "none"
+        rows.append(f"| [`{action}`](#{anchor(name)}) | {where} | {window} | {shown} |")
+    return "\n".join(rows)
+
+
+def fault_fields_table(
+    fields: dict[str, frozenset[str]], stack: frozenset[str], windows: frozenset[str]
 ) -> str:
-    """Which fields each action takes beside its trigger (`at_s`, `after_received`,
-    `after_sent`) and `action`; lane faults also take `lane`."""
+    """The same table from one fault model and its table of fields per action (the
+    scenario before its faults became one model per action)."""
     rows = [
         "| action | strikes | a window (`duration_s`) | other fields it takes |",
         "|---|---|---|---|",
     ]
     for action, names in fields.items():
-        where = "the whole stack (`at_s` only, no `lane`)" if action in stack else "a lane"
+        where = "the whole stack (`at_s` only)" if action in stack else "a lane"
         window = "yes" if action in windows else "no"
-        others = sorted(names - {"duration_s"})
-        shown = ", ".join(f"[`{n}`](#fault)" for n in others) or "none"
+        shown = ", ".join(f"`{n}`" for n in sorted(names - {"duration_s"})) or "none"
         rows.append(f"| `{action}` | {where} | {window} | {shown} |")
     return "\n".join(rows)

@@ -10,16 +10,16 @@ from ref_schema import Model, cell, first_paragraph, model_section, type_of
 METHODS = ("get", "put", "post", "patch", "delete")
 
 
-def _body(operation: dict[str, Any]) -> str:
+def _body(operation: dict[str, Any], prefix: str) -> str:
     content = operation.get("requestBody", {}).get("content", {})
-    return ", ".join(type_of(media.get("schema", {})) for media in content.values())
+    return ", ".join(type_of(media.get("schema", {}), prefix) for media in content.values())
 
 
-def _answers(operation: dict[str, Any]) -> str:
+def _answers(operation: dict[str, Any], prefix: str) -> str:
     said = []
     for status, answer in operation.get("responses", {}).items():
         schemas = [
-            type_of(media["schema"])
+            type_of(media["schema"], prefix)
             for media in answer.get("content", {}).values()
             if media.get("schema")
         ]
@@ -37,7 +37,8 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
     ]
 
 
-def openapi_reference(document: dict[str, Any], *, level: int = 2) -> str:
+def openapi_reference(document: dict[str, Any], *, level: int = 2, prefix: str = "schema-") -> str:
+    """Every operation, then every schema (anchored `prefix` + name) the operations name."""
     lines: list[str] = []
     for method, path, operation in operations(document):
         title = operation.get("summary") or f"{method} {path}"
@@ -50,17 +51,17 @@ def openapi_reference(document: dict[str, Any], *, level: int = 2) -> str:
             for parameter in parameters:
                 lines.append(
                     f"| `{parameter['name']}` | {parameter.get('in', '')} "
-                    f"| {cell(type_of(parameter.get('schema', {})))} "
+                    f"| {cell(type_of(parameter.get('schema', {}), prefix))} "
                     f"| {cell(parameter.get('description', ''))} |"
                 )
             lines.append("")
-        body = _body(operation)
+        body = _body(operation, prefix)
         if body:
             lines += [f"Body: {body}.", ""]
-        lines += [f"Answers: {_answers(operation)}", ""]
+        lines += [f"Answers: {_answers(operation, prefix)}", ""]
     schemas = document.get("components", {}).get("schemas", {})
     if schemas:
         lines += [f"{'#' * level} Schemas", ""]
         for name in sorted(schemas):
-            lines += model_section(Model(name, schemas[name]), level + 1, show_places=False)
+            lines += model_section(Model(name, schemas[name]), level + 1, False, prefix)
     return "\n".join(lines)

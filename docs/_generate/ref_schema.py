@@ -75,8 +75,9 @@ def type_of(prop: Schema, prefix: str = "") -> str:
     if "enum" in prop:
         return " \\| ".join(f"`{json.dumps(v)}`" for v in prop["enum"])
     for key in ("anyOf", "oneOf", "allOf"):
-        if key in prop:
-            options = [type_of(option, prefix) for option in prop[key]]
+        if key in prop:  # null is how a field left unset reads: the default column says so
+            kept = [option for option in prop[key] if option.get("type") != "null"]
+            options = [type_of(option, prefix) for option in kept]
             return " or ".join(dict.fromkeys(options))
     kind = prop.get("type")
     if kind == "array":
@@ -94,21 +95,27 @@ def type_of(prop: Schema, prefix: str = "") -> str:
     return f"{shown} ({', '.join(bounds)})" if bounds else shown
 
 
+def _model_ref(prop: Schema) -> str | None:
+    return prop.get("$ref") or next((o["$ref"] for o in prop.get("anyOf", []) if "$ref" in o), None)
+
+
 def default_of(name: str, prop: Schema, required: set[str]) -> str:
     if name in required:
         return "**required**"
     if "default" in prop:
-        return f"`{json.dumps(prop['default'])}`"
-    target = prop.get("$ref") or next(
-        (o.get("$ref") for o in prop.get("anyOf", []) if "$ref" in o), None
-    )
-    if target:
+        default = prop["default"]
+        if default is None:
+            return "unset"
+        if isinstance(default, dict) and _model_ref(prop):
+            return "its fields' defaults"
+        return f"`{json.dumps(default)}`"
+    if _model_ref(prop):
         return "its fields' defaults"
     if prop.get("type") == "array":
         return "`[]`"
     if prop.get("type") == "object":
         return "`{}`"
-    return "none"
+    return "unset"
 
 
 def _refs(prop: Any) -> Iterator[str]:

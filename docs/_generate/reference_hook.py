@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ref_cli import cli_reference
-from ref_misc import error_tree, fault_actions_table, markers_table, plugin_options_table
+from ref_misc import (
+    error_tree,
+    fault_actions_table,
+    fault_fields_table,
+    markers_table,
+    plugin_options_table,
+)
 from ref_openapi import openapi_reference
 from ref_schema import models_reference
 
@@ -33,7 +39,22 @@ TIMINGS = "../development/test-sets.md"
 
 
 def scenario_schema() -> dict[str, Any]:
-    return harness.scenario.Scenario.model_json_schema()
+    """The scenario package's own schema; before it has one, its model's."""
+    made = getattr(harness.scenario, "scenario_json_schema", None)
+    return made() if made else harness.scenario.Scenario.model_json_schema()
+
+
+def fault_actions() -> str:
+    """From the union of one model per action; before it, from the one model's table."""
+    schema = scenario_schema()
+    if "oneOf" in schema["properties"]["faults"]["items"]:
+        return fault_actions_table(schema)
+    scenario = harness.scenario
+    return fault_fields_table(
+        scenario.FAULT_FIELDS,  # type: ignore[attr-defined]
+        scenario.STACK_ACTIONS,
+        scenario.WINDOW_ACTIONS,
+    )
 
 
 def exit_codes() -> str:
@@ -63,11 +84,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "cli-harness": lambda: cli_reference(harness.cli.app, "harness"),
     "cli-mock": lambda: cli_reference(mock_meta_api.cli.cli, "mock-meta-api", level=3),
     "scenario": lambda: models_reference(scenario_schema(), "Scenario", level=3),
-    "fault-actions": lambda: fault_actions_table(
-        harness.scenario.FAULT_FIELDS,
-        harness.scenario.STACK_ACTIONS,
-        harness.scenario.WINDOW_ACTIONS,
-    ),
+    "fault-actions": fault_actions,
     "results": lambda: models_reference(
         Results.model_json_schema(), "Results", level=3, show_places=False
     ),
