@@ -133,20 +133,3 @@ def fault_actions_table(schema: dict[str, Any]) -> str:
         shown = ", ".join(others) or "none"
         rows.append(f"| [`{action}`](#{anchor(name)}) | {where} | {window} | {shown} |")
     return "\n".join(rows)
-
-
-def fault_fields_table(
-    fields: dict[str, frozenset[str]], stack: frozenset[str], windows: frozenset[str]
-) -> str:
-    """The same table from one fault model and its table of fields per action (the
-    scenario before its faults became one model per action)."""
-    rows = [
-        "| action | strikes | a window (`duration_s`) | other fields it takes |",
-        "|---|---|---|---|",
-    ]
-    for action, names in fields.items():
-        where = "the whole stack (`at_s` only)" if action in stack else "a lane"
-        window = "yes" if action in windows else "no"
-        shown = ", ".join(f"`{n}`" for n in sorted(names - {"duration_s"})) or "none"
-        rows.append(f"| `{action}` | {where} | {window} | {shown} |")
-    return "\n".join(rows)

@@ -17,7 +17,6 @@ from ref_cli import cli_reference
 from ref_misc import (
     error_tree,
     fault_actions_table,
-    fault_fields_table,
     markers_table,
     plugin_options_table,
 )
@@ -26,35 +25,16 @@ from ref_schema import models_reference
 
 import harness.cli
 import harness.pytest_plugin
-import harness.scenario
 import mock_meta_api.cli
 from harness.capacity.results import CapacityResults
 from harness.errors import HarnessError
 from harness.results import Results
+from harness.scenario import scenario_json_schema
 from mock_meta_api import MockConfig, create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.MULTILINE)
 TIMINGS = "../development/test-sets.md"
-
-
-def scenario_schema() -> dict[str, Any]:
-    """The scenario package's own schema; before it has one, its model's."""
-    made = getattr(harness.scenario, "scenario_json_schema", None)
-    return made() if made else harness.scenario.Scenario.model_json_schema()
-
-
-def fault_actions() -> str:
-    """From the union of one model per action; before it, from the one model's table."""
-    schema = scenario_schema()
-    if "oneOf" in schema["properties"]["faults"]["items"]:
-        return fault_actions_table(schema)
-    scenario = harness.scenario
-    return fault_fields_table(
-        scenario.FAULT_FIELDS,  # type: ignore[attr-defined]
-        scenario.STACK_ACTIONS,
-        scenario.WINDOW_ACTIONS,
-    )
 
 
 def exit_codes() -> str:
@@ -83,8 +63,8 @@ def exit_codes() -> str:
 GENERATORS: dict[str, Callable[[], str]] = {
     "cli-harness": lambda: cli_reference(harness.cli.app, "harness"),
     "cli-mock": lambda: cli_reference(mock_meta_api.cli.cli, "mock-meta-api", level=3),
-    "scenario": lambda: models_reference(scenario_schema(), "Scenario", level=3),
-    "fault-actions": fault_actions,
+    "scenario": lambda: models_reference(scenario_json_schema(), "Scenario", level=3),
+    "fault-actions": lambda: fault_actions_table(scenario_json_schema()),
     "results": lambda: models_reference(
         Results.model_json_schema(), "Results", level=3, show_places=False
     ),
