@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 import harness.cli
 import mock_meta_api.cli
+from harness.bot.settings import BotSettings
 from harness.results import Results
 from harness.scenario import Scenario
 
@@ -227,3 +228,10 @@ def test_the_reference_names_every_field_of_its_models(
         shown = section(html, prefix + re.sub(r"[^a-z0-9]+", "-", model.lower()))
         for name in fields:
             assert f"<code>{name}</code>" in shown, (page, model, name)
+
+
+def test_the_bot_page_names_every_setting(site: Path) -> None:
+    """The bot reads its settings from the environment: each variable, by its name."""
+    html = (site / "reference/bot/index.html").read_text(encoding="utf-8")
+    for name in BotSettings.model_fields:
+        assert f"<code>{name.upper()}</code>" in html, name

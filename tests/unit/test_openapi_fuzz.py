@@ -5,7 +5,7 @@ Every operation of each document gets generated requests, valid and not, sent in
 app on the embedded Valkey. Checks: never a 5xx (a crash), and every answer's status,
 content type and body as the document states them. The runs are derandomized and bounded
 (examples per operation and phase), so every run, here and in CI, tries the same cases;
-`test_cases_tried` counts them (the README quotes the count).
+`test_cases_tried` counts them (the security page of the docs quotes the count).
 """
 
 from __future__ import annotations
