@@ -1,7 +1,7 @@
 """The upstream-ready reproduction in upstream/ still shows what its report says, on the
 locked Celery: the solo, prefork and threads workers exit with the AttributeError when
 Redis goes away while they hold ETA tasks. When a Celery release fixes it, this fails:
-update the report (and the README's findings) with the release that fixed it."""
+update the report (and the findings on faults in docs/) with the release that fixed it."""
 
 from __future__ import annotations
 
