@@ -46,18 +46,23 @@ def markers(root: Path) -> list[tuple[str, str]]:
 
 
 def markers_table(root: Path, timings: str) -> str:
-    left_out = set(re.findall(r"\w+", default_selection(root).split("not", 1)[-1]))
-    rows = [
-        "| marker | in `uv run pytest` | what it holds |",
-        "|---|---|---|",
-    ]
+    """Each marker, and what `uv run pytest` does with the tests that carry it."""
+    selection = default_selection(root)
+    kept = set(re.findall(r"\w+", selection.split("not", 1)[0])) - {"or", "and"}
+    left_out = set(re.findall(r"\w+", selection.split("not", 1)[-1])) - {"or", "and"}
+    rows = ["| marker | in `uv run pytest` | what it holds |", "|---|---|---|"]
     for name, meaning in markers(root):
-        default = "no (`uv run pytest -m " + name + "`)" if name in left_out else "yes"
+        if name in left_out:
+            default = f"left out: `uv run pytest -m {name}`"
+        elif name in kept:
+            default = "run, even in a set left out"
+        else:
+            default = "run, unless a test also carries a marker left out"
         rows.append(f"| `{name}` | {default} | {cell(meaning)} |")
     return "\n".join(
         [
-            f'The default selection is `-m "{default_selection(root)}"` (pyproject\'s `addopts`);',
-            f"any `-m` replaces it. How long each set takes: [Test sets and timings]({timings}).",
+            f'The default selection is `-m "{selection}"` (pyproject\'s `addopts`); any `-m`',
+            f"replaces it. How long each set takes: [Test sets and timings]({timings}).",
             "",
             *rows,
         ]
