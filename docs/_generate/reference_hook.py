@@ -37,29 +37,6 @@ MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.MULTILINE)
 TIMINGS = "../development/test-sets.md"
 
 
-def exit_codes() -> str:
-    cli = harness.cli
-    return "\n".join(
-        [
-            "| status | meaning |",
-            "|---|---|",
-            "| 0 | every lane reached the verdict its scenario expects, every fault was done |",
-            "| 1 | a lane did not (or a fault could not be done, or a load bound was passed) |",
-            f"| {HarnessError.exit_code} | a `HarnessError` (below): bad input, or a run "
-            "that could not be done |",
-            f"| {cli.EXIT_LEFT} | a process or container the command started was still "
-            "running at its end (the last line names each) |",
-            f"| {cli.EXIT_INTERRUPTED} | interrupted (Ctrl-C, SIGTERM): partial results written |",
-            "",
-            "Every error the harness raises on purpose derives from `HarnessError` "
-            "(`harness.errors`); the command line catches it once and exits with its "
-            "`exit_code`:",
-            "",
-            error_tree(HarnessError),
-        ]
-    )
-
-
 GENERATORS: dict[str, Callable[[], str]] = {
     "cli-harness": lambda: cli_reference(harness.cli.app, "harness"),
     "cli-mock": lambda: cli_reference(mock_meta_api.cli.cli, "mock-meta-api", level=3),
@@ -79,7 +56,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "mock-config": lambda: models_reference(
         MockConfig.model_json_schema(), "MockConfig", level=3, show_places=False, prefix="config-"
     ),
-    "exit-codes": exit_codes,
+    "errors": lambda: error_tree(HarnessError),
     "markers": lambda: markers_table(ROOT, TIMINGS),
     "plugin-options": lambda: plugin_options_table(harness.pytest_plugin.pytest_addoption),
     "plugin-marker": lambda: f"```\n{harness.pytest_plugin.MARKER}\n```",
