@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .webhook import MAX_BODY_BYTES, MessagesValue, Notification
+from .payload import MAX_BODY_BYTES, MessagesValue, Notification
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 _REF = "#/components/schemas/{model}"
