@@ -21,7 +21,7 @@ from ..results import write_atomic
 from .data import MARKERS, PALETTE
 from .html import CSS
 from .markdown import escape as md_escape
-from .plots import INK, STYLE, _svg
+from .style import INK, STYLE, time_unit, to_svg
 
 PLOT = "capacity.svg"
 BUSY = 0.2  # busier than this before the run: other work is sharing the machine
@@ -166,7 +166,7 @@ def step_rows(results: CapacityResults) -> list[list[str]]:
 def facts(results: CapacityResults) -> list[tuple[str, str]]:
     settings = results.settings
     schedule = (results.parts - 1) * results.spacing_s
-    unit = "s" if results.time_scale == 1 else f"s, at time scale {results.time_scale:g}"
+    unit = time_unit(results.time_scale)
     latency = ", ".join(f"{k} {v}" for k, v in results.latency.items())
     api = "off" if results.api_mps is None else f"{results.api_mps:g} messages/s per number"
     equal = "; ".join(" = ".join(group) for group in results.equal) or "none"
@@ -249,7 +249,7 @@ def capacity_svg(results: CapacityResults) -> str:
             loc="left",
         )
         ax.legend(loc="upper left", ncols=min(2, len(results.configs)))
-        return _svg(figure, PLOT)
+        return to_svg(figure, PLOT)
 
 
 def _md_table(columns: tuple[tuple[str, str], ...], rows: list[list[str]]) -> list[str]:

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from ..load.figures import LoadResult
 from ..results import seconds
 from .data import LOAD_PLOT, Report
+from .style import INK, STYLE, time_unit, to_svg
 
 LOAD_COLUMNS = (
     ("lane", "l"),
@@ -95,12 +96,11 @@ def load_facts(load: LoadResult) -> list[str]:
 
 def load_svg(report: Report) -> str:
     """Fixtures requests per second per lane, and each part's lateness as it arrived."""
-    from .plots import INK, STYLE, _svg, _unit  # the plots' own style, and their SVG writer
-
     load = report.results.load
     assert load is not None
     # Requests come a few a second at most: averaged over a window, the rate reads as one.
     window = max(1, math.ceil(load.load["run_time_s"] / 15))
+    unit = time_unit(report.results.time_scale)
     with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(9, 6.2))
         rate_ax, late_ax = figure.subplots(2, 1, sharex=True, height_ratios=(1, 2))
@@ -126,10 +126,10 @@ def load_svg(report: Report) -> str:
             f"Load: {load.load['users']} users per lane ({load.load['shape']})", loc="left"
         )
         rate_ax.legend(loc="upper right", ncols=min(4, len(report.lanes)))
-        late_ax.set_ylabel(f"lateness ({_unit(report)})")
-        late_ax.set_xlabel(f"time since the load started ({_unit(report)})")
+        late_ax.set_ylabel(f"lateness ({unit})")
+        late_ax.set_xlabel(f"time since the load started ({unit})")
         late_ax.set_title("Each part's lateness when it reached the API", loc="left")
-        return _svg(figure, LOAD_PLOT)
+        return to_svg(figure, LOAD_PLOT)
 
 
 def _smoothed(per_second: list[int], window: int) -> tuple[list[float], list[int]]:

@@ -9,9 +9,7 @@ report differs only where the run does.
 
 from __future__ import annotations
 
-import io
 import math
-import re
 
 import matplotlib
 from matplotlib.axes import Axes
@@ -19,59 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .data import LATENESS_PLOT, LOAD_PLOT, Lane, Report
+from .load import load_svg
+from .style import INK, STYLE, time_unit, to_svg
 from .text import verdict
-
-STYLE = {
-    # Text as <text>, not glyph outlines: a third smaller, and selectable in the HTML.
-    "svg.fonttype": "none",
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Arial"],
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.color": "#dddddd",
-    "grid.linewidth": 0.6,
-    "legend.fontsize": 8.5,
-    "legend.framealpha": 0.92,
-}
-INK = "#222222"  # expected times, late rings, missing parts: black-ish, fine in print
-
-
-def _svg(figure: Figure, name: str) -> str:
-    """The figure as one line of SVG, without the XML prolog (so HTML can inline it).
-
-    Its element ids are salted with the plot's name: fixed, so a file changes only when
-    its plot does, and distinct, so several plots inlined in one page do not share ids.
-
-    Matplotlib writes coordinates to 6 decimals of a point and indents every element;
-    0.1 pt (1/30 mm) is below what a screen or printer shows. It also names every group
-    (`figure_1`, `axes_1`, ...): the same names in each plot, so they are dropped unless
-    something refers to them, and a page holding several plots keeps its ids unique.
-    """
-    buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": f"stagger-harness {name}"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    text = buffer.getvalue()
-    text = text[text.index("<svg") :]
-    text = re.sub(r"<metadata>.*?</metadata>|<!--.*?-->", "", text, flags=re.S)
-    text = re.sub(r'="[^"]*"', _round_attribute, text)
-    text = re.sub(r' transform="rotate\(-0 [^"]*\)"', "", text)  # turns by nothing
-    used = set(re.findall(r'href="#([^"]+)"|url\(#([^)]+)\)', text))
-    used = {name for pair in used for name in pair if name}
-    text = re.sub(r' id="([^"]*)"', lambda m: m.group() if m.group(1) in used else "", text)
-    return re.sub(r">\s+<", "><", re.sub(r"\s*\n\s*", " ", text)) + "\n"
-
-
-def _round_attribute(match: re.Match[str]) -> str:
-    """Attribute values only: a label's text keeps every digit it has."""
-    return re.sub(r"(\d+\.\d)\d+", r"\1", match.group())
-
-
-def _unit(report: Report) -> str:
-    scale = report.results.time_scale
-    return "s" if scale == 1 else f"s, at time scale {scale:g}"
 
 
 def _x_limit(report: Report) -> float:
@@ -205,14 +153,14 @@ def timeline_svg(report: Report, lane: Lane, x_max: float | None = None) -> str:
         concurrency = "" if result.concurrency is None else f", concurrency {result.concurrency}"
         title = f"{result.lane} ({result.pool} pool{concurrency}): {verdict(lane)}"
         ax.set_title(title, loc="left")
-        ax.set_xlabel(f"time since the first request ({_unit(report)})")
+        ax.set_xlabel(f"time since the first request ({time_unit(report.results.time_scale)})")
         ax.set_ylabel("part (seq)")
         ax.set_xlim(0, x_max if x_max is not None else _x_limit(report))
         ax.set_ylim(-0.8, rows - 0.2)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         # Below the axes, where it can hide no part and no fault.
         ax.legend(loc="upper left", bbox_to_anchor=(0, -0.13), ncols=3, frameon=False)
-        return _svg(figure, lane.plot)
+        return to_svg(figure, lane.plot)
 
 
 def lateness_svg(report: Report) -> str:
@@ -259,9 +207,9 @@ def lateness_svg(report: Report) -> str:
                 color=lane.style.colour, fontweight="bold", ha="right" if crowded else "center"
             )
         ax.set_xlim(-0.6, len(lanes) - 0.4)
-        ax.set_ylabel(f"lateness ({_unit(report)})")
+        ax.set_ylabel(f"lateness ({time_unit(report.results.time_scale)})")
         ax.set_title("Lateness per lane: API receipt minus due time", loc="left")
-        return _svg(figure, LATENESS_PLOT)
+        return to_svg(figure, LATENESS_PLOT)
 
 
 def draw(report: Report) -> dict[str, str]:
@@ -271,7 +219,5 @@ def draw(report: Report) -> dict[str, str]:
     for lane in report.lanes:
         plots[lane.plot] = timeline_svg(report, lane, x_max)
     if report.results.load is not None:
-        from .load import load_svg  # it draws with this module's style
-
         plots[LOAD_PLOT] = load_svg(report)
     return plots
