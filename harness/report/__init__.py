@@ -3,8 +3,9 @@
 `write_reports(run_dir)` reads results.json and history.jsonl (`data`), draws the plots
 (`plots`, matplotlib, SVG), and writes beside them `report.md` (`markdown`: to paste
 into an issue or a pull request, plots linked from `plots/`) and `report.html` (`html`:
-one self-contained page, plots inlined). Every file is written atomically, and only
-from stored files, so `harness report RUN_DIR` redraws any run, old or interrupted.
+one self-contained page, plots inlined), each from its Jinja template in `templates/`.
+Every file is written atomically, and only from stored files, so `harness report RUN_DIR`
+redraws any run, old or interrupted.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ only from results.json, so `harness report RUN_DIR` redraws any capacity run.
 from __future__ import annotations
 
 import json
-from html import escape
 from pathlib import Path
 
 import matplotlib
@@ -19,8 +18,7 @@ from matplotlib.ticker import FuncFormatter
 from ..capacity.results import CapacityResults, ConfigResult, read_capacity
 from ..results import write_atomic
 from .data import MARKERS, PALETTE
-from .html import CSS
-from .markdown import escape as md_escape
+from .render import render
 from .style import INK, STYLE, time_unit, to_svg
 
 PLOT = "capacity.svg"
@@ -252,59 +250,30 @@ def capacity_svg(results: CapacityResults) -> str:
         return to_svg(figure, PLOT)
 
 
-def _md_table(columns: tuple[tuple[str, str], ...], rows: list[list[str]]) -> list[str]:
-    head = "| " + " | ".join(name for name, _ in columns) + " |"
-    rule = "|" + "|".join("---:" if align == "r" else "---" for _, align in columns) + "|"
-    return [head, rule] + ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
+def _view(results: CapacityResults) -> dict[str, object]:
+    """What both templates show: the facts, both tables with their notes, the scenario."""
+    return {
+        "results": results,
+        "facts": facts(results),
+        "knee_columns": KNEE_COLUMNS,
+        "knee_rows": knee_rows(results),
+        "knee_note": KNEE_NOTE,
+        "step_columns": STEP_COLUMNS,
+        "step_rows": step_rows(results),
+        "step_note": STEP_NOTE,
+        "plot": PLOT,
+        "as_run": json.dumps(results.scenario_definition, indent=2),
+    }
 
 
 def render_markdown(results: CapacityResults) -> str:
-    lines = [f"# Capacity: {md_escape(results.scenario)}", ""]
-    lines += [f"- **{name}**: {md_escape(value)}" for name, value in facts(results)]
-    lines += ["", "## Knees", "", *_md_table(KNEE_COLUMNS, knee_rows(results))]
-    lines += ["", md_escape(KNEE_NOTE), "", f"![capacity](plots/{PLOT})", ""]
-    lines += ["## Every step", "", *_md_table(STEP_COLUMNS, step_rows(results))]
-    lines += ["", md_escape(STEP_NOTE), "", "<details><summary>The scenario as run</summary>"]
-    lines += ["", "```json", json.dumps(results.scenario_definition, indent=2), "```"]
-    return "\n".join([*lines, "", "</details>", ""])
-
-
-def _html_table(columns: tuple[tuple[str, str], ...], rows: list[list[str]]) -> list[str]:
-    head = "".join(f'<th class="{a}">{escape(n)}</th>' for n, a in columns)
-    out = ['<div class="wide"><table>', f"<thead><tr>{head}</tr></thead>", "<tbody>"]
-    for row in rows:
-        out.append(
-            "<tr>"
-            + "".join(
-                f'<td class="{a}">{escape(c)}</td>' for c, (_, a) in zip(row, columns, strict=True)
-            )
-            + "</tr>"
-        )
-    return [*out, "</tbody></table></div>"]
+    """report.md (templates/capacity.md), linking plots/capacity.svg."""
+    return render("capacity.md", **_view(results))
 
 
 def render_html(results: CapacityResults, svg: str) -> str:
-    title = f"Capacity: {results.scenario}"
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        '<dl class="facts">',
-        *(f"<dt>{escape(n)}</dt><dd>{escape(v)}</dd>" for n, v in facts(results)),
-        "</dl>",
-        "<h2>Knees</h2>",
-        *_html_table(KNEE_COLUMNS, knee_rows(results)),
-        f'<p class="note">{escape(KNEE_NOTE)}</p>',
-        f"<figure>{svg}<figcaption>{escape(PLOT)}</figcaption></figure>",
-        "<h2>Every step</h2>",
-        *_html_table(STEP_COLUMNS, step_rows(results)),
-        f'<p class="note">{escape(STEP_NOTE)}</p>',
-        "<details><summary>The scenario as run</summary><pre>",
-        escape(json.dumps(results.scenario_definition, indent=2)),
-        "</pre></details></body></html>",
-    ]
-    return "\n".join(out) + "\n"
+    """report.html (templates/capacity.html), the plot inlined."""
+    return render("capacity.html", **_view(results), svg=svg)
 
 
 def write_capacity_reports(run_dir: Path) -> tuple[Path, Path]:
