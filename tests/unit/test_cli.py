@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness import cli
+from harness.cli import runs
 
 pytestmark = pytest.mark.unit
 
@@ -20,7 +21,7 @@ def test_a_run_that_fails_midway_exits_2_with_its_traceback_kept(
     def broken_run(*_: object, **__: object) -> None:
         raise RuntimeError("mock admin GET /_mock/journal: HTTP 500")
 
-    monkeypatch.setattr(cli, "run_scenario", broken_run)
+    monkeypatch.setattr(runs, "run_scenario", broken_run)
     out = tmp_path / "run"
 
     done = CliRunner().invoke(
