@@ -1,6 +1,6 @@
 """`harness images`: the compose stacks' images with no registry, from this install.
 
-Registered on the CLI by harness/cli.py (`app.command()(images)`); the build itself is
+Registered on the CLI by harness/cli/__init__.py (`app.command()(images)`); the build itself is
 harness/stack/images.py.
 """
 
