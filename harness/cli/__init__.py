@@ -2,9 +2,10 @@
 
 `harness matrix` and `harness run` run a scenario on the local stack, judge every lane
 and write its reports (`runs`); `harness capacity` searches each lane's highest rate
-kept on time (`capacity_search`); `harness scenarios` lists them (`scenario_files`);
-`harness check` judges a stored run again and `harness report` redraws its reports
-(`stored`). `harness stack` holds a stack up for manual work until Ctrl-C (`hold`).
+kept on time (`capacity_search`); `harness scenarios` lists them and `harness schema`
+prints the JSON Schema of their files (`scenario_files`); `harness check` judges a
+stored run again and `harness report` redraws its reports (`stored`); `harness stack`
+holds a stack up for manual work until Ctrl-C (`hold`).
 Exit status: 0 every lane as expected, 1 a lane differs, 2 bad input or a run
 that could not be done (the stack did not start, or a part of it failed),
 3 a process or container it started was still running at its end (the last line names
@@ -25,14 +26,21 @@ from ..images import images
 from ..init import init_command
 from ..load.command import PASS_THROUGH, locust
 from .capacity_search import capacity
-from .exits import HarnessGroup
+from .exits import EXIT_DIFFERS, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_LEFT, HarnessGroup
 from .hold import stack
 from .output import say
 from .runs import matrix, run
-from .scenario_files import scenarios
+from .scenario_files import scenarios, schema
 from .stored import check, report
 
-__all__ = ["app", "main"]
+__all__ = [
+    "EXIT_DIFFERS",
+    "EXIT_INPUT",
+    "EXIT_INTERRUPTED",
+    "EXIT_LEFT",
+    "app",
+    "main",
+]
 
 app = typer.Typer(cls=HarnessGroup, add_completion=False, no_args_is_help=True)
 
@@ -55,7 +63,7 @@ def harness(
     """Reproduce, measure and guard against Celery delivery bugs in the fixtures flow."""
 
 
-for command in (stack, matrix, run, scenarios, check, report, capacity):
+for command in (stack, matrix, run, scenarios, schema, check, report, capacity):
     app.command()(command)
 app.command("init")(init_command)
 app.command(context_settings=PASS_THROUGH, add_help_option=False)(locust)  # --help: Locust's

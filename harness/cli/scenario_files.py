@@ -1,12 +1,20 @@
-"""`harness scenarios`: the scenarios listed, or files checked without running them."""
+"""`harness scenarios` lists the scenarios, or checks files without running them;
+`harness schema` prints the JSON Schema a scenario file meets."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 
-from ..scenario import Scenario, ScenarioError, load_scenario, shipped_names
+from ..scenario import (
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    scenario_json_schema,
+    shipped_names,
+)
 from ..tables import scenarios_table
 from .exits import EXIT_INPUT
 from .output import console, say
@@ -36,3 +44,9 @@ def scenarios(
         console.print(scenarios_table(found))
     if errors:
         raise typer.Exit(EXIT_INPUT)
+
+
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of a scenario file, read as JSON: for editors
+    and validators (`harness schema > scenario.schema.json`)."""
+    print(json.dumps(scenario_json_schema(), indent=2))  # plain: no Rich markup nor wrapping

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from typer.testing import CliRunner
 
 from harness import cli
 from harness.cli import runs
+from harness.scenario import scenario_json_schema
 
 pytestmark = pytest.mark.unit
 
@@ -93,3 +95,11 @@ def test_a_bad_load_bound_on_the_command_line_names_the_option(tmp_path: Path) -
     assert done.exit_code == 2
     assert "thresholds.max_fail_ratio: Input should be greater than or equal to 0" in done.output
     assert not (tmp_path / "run").exists()
+
+
+def test_schema_prints_the_scenarios_json_schema() -> None:
+    """`harness schema > scenario.schema.json` gives an editor the schema the docs are made from."""
+    done = CliRunner().invoke(cli.app, ["schema"])
+
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output) == scenario_json_schema()
