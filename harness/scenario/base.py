@@ -23,9 +23,7 @@ from .lanes import LaneScenario, check_unique_lanes
 from .load import Load
 from .scaling import check_floors, check_scale, scaled_behaviours, scaled_fault, scaled_settings
 from .settings import Settings, settings_env
-from .strict import Strict
-
-Seconds = Annotated[float, Field(ge=0, le=24 * 3600)]
+from .strict import Seconds, Strict
 
 
 class Flow(Strict):

@@ -1,8 +1,13 @@
-"""The base of every table in a scenario."""
+"""The base of every table in a scenario, and the types its tables share."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# A time within a day, in seconds: a fault's time, an early bound.
+Seconds = Annotated[float, Field(ge=0, le=24 * 3600)]
 
 
 class Strict(BaseModel):
