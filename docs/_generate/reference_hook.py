@@ -37,6 +37,36 @@ MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.MULTILINE)
 TIMINGS = "../development/test-sets.md"
 
 
+def exit_statuses() -> str:
+    """The statuses the command line exits with, by the constants it exits with."""
+    cli = harness.cli
+    rows = [
+        (0, "every lane reached the verdict its scenario expects, every fault was done"),
+        (
+            cli.EXIT_DIFFERS,
+            "a lane did not (or a fault could not be done, or a load bound was passed)",
+        ),
+        (
+            cli.EXIT_INPUT,
+            "a `HarnessError` (below): bad input, or a run that could not be done (`error.txt` "
+            "in the run directory holds the traceback of a run that failed mid-way)",
+        ),
+        (
+            cli.EXIT_LEFT,
+            "a process or container the command started was still running at its end: the "
+            "last line names each, with its PID",
+        ),
+        (
+            cli.EXIT_INTERRUPTED,
+            "interrupted (Ctrl-C, SIGTERM): every process stopped, the partial results "
+            'written (`"complete": false`)',
+        ),
+    ]
+    return "\n".join(
+        ["| status | meaning |", "|---|---|", *(f"| {code} | {text} |" for code, text in rows)]
+    )
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "cli-harness": lambda: cli_reference(harness.cli.app, "harness"),
     "cli-mock": lambda: cli_reference(mock_meta_api.cli.cli, "mock-meta-api", level=3),
@@ -56,6 +86,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "mock-config": lambda: models_reference(
         MockConfig.model_json_schema(), "MockConfig", level=3, show_places=False, prefix="config-"
     ),
+    "exit-statuses": exit_statuses,
     "errors": lambda: error_tree(HarnessError),
     "markers": lambda: markers_table(ROOT, TIMINGS),
     "plugin-options": lambda: plugin_options_table(harness.pytest_plugin.pytest_addoption),
