@@ -17,7 +17,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import IO
 
 from . import reaper
 from .errors import RunError
+from .waiting import DeadlineExceeded, wait_for
 
 # Every process started here, so a session can check that none outlives it.
 STARTED: list[subprocess.Popen[str]] = []
@@ -169,15 +169,21 @@ def start_server(
         )
         pump.start()
         server._pumps.append(pump)
-    deadline = time.monotonic() + timeout_s
+
+    def ready_now() -> bool:
+        """A ready line (or EOF) was seen, or the check says ready while the process runs."""
+        if signal_ready.is_set():
+            return True
+        if ready_check is not None and popen.poll() is None and ready_check():
+            server.ready = True
+        return server.ready
+
     try:
-        while not signal_ready.wait(max(0.0, min(deadline - time.monotonic(), POLL_S))):
-            if ready_check is not None and popen.poll() is None and ready_check():
-                server.ready = True
-                break
-            if time.monotonic() >= deadline:
-                what = "no ready line" if ready_check is None else "not ready"
-                raise ServerStartError(f"{what} within {timeout_s:g} s:\n{server.output}")
+        try:  # the ready line wakes the wait at once: it waits on the pumps' event
+            wait_for(ready_now, timeout_s=timeout_s, interval_s=POLL_S, pause=signal_ready.wait)
+        except DeadlineExceeded:
+            what = "no ready line" if ready_check is None else "not ready"
+            raise ServerStartError(f"{what} within {timeout_s:g} s:\n{server.output}") from None
         if not server.ready:
             code = popen.wait(timeout=timeout_s)
             raise ServerStartError(f"exited with {code} before it was ready:\n{server.output}")
@@ -201,3 +207,42 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    timeout_s: float,
+    env: dict[str, str] | None = None,
+    tie: str | None = None,
+    merge_output: bool = False,
+) -> subprocess.CompletedProcess[str] | None:
+    """Run a command to its end in a session of its own; None if it took over `timeout_s`.
+
+    If it times out or a signal comes, its whole process group is killed before this
+    returns: a step of a build never writes into a folder being removed. With `tie` the
+    command is also tied to the harness's life under that name (a killed harness's reaper
+    kills it first: a compose command creates nothing after). With `merge_output` its
+    stderr goes into its stdout.
+    """
+    process = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_output else subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    if tie is not None:
+        reaper.tie(process.pid, tie, None)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        if process.poll() is None:  # timed out, or a signal (the first) came
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr or "")

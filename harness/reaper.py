@@ -31,6 +31,8 @@ from typing import IO, Any
 
 import psutil
 
+from .waiting import DeadlineExceeded, wait_for
+
 LOG = "reaper.log"  # in the run directory: what the reaper removed, if anything
 GONE_S = 10.0  # how long killed processes and removed containers get to be gone
 COMPOSE_SETTLE_S = 2.0  # a container the engine was creating as compose died shows up
@@ -224,12 +226,10 @@ def left_running(since: Mark, timeout_s: float = GONE_S) -> list[str]:
     """What this harness started since `since` (a command's start) that is still there
     after up to `timeout_s` (SIGKILLed processes take a moment to go); empty when all is
     gone."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        left = CLIENT.left(since)
-        if not left or time.monotonic() >= deadline:
-            return left
-        time.sleep(0.1)
+    try:
+        return wait_for(lambda: CLIENT.left(since), lambda left: not left, timeout_s=timeout_s)
+    except DeadlineExceeded as exc:
+        return exc.last
 
 
 # -- the reaper's side -----------------------------------------------------------------------
@@ -248,13 +248,16 @@ def _kill_groups(groups: list[Group], logs: set[str], owner: str) -> None:
         return
     _note(logs, f"the harness (PID {owner}) ended with these running; killed: "
           + ", ".join(describe(groups, members)))  # fmt: skip
-    deadline = time.monotonic() + GONE_S
-    while members and time.monotonic() < deadline:
-        for pgid in members:
+
+    def kill_live() -> list[int]:
+        live = live_members(groups)
+        for pgid in live:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
-        time.sleep(0.1)
-        members = live_members(groups)
+        return live
+
+    with contextlib.suppress(DeadlineExceeded):  # what will not die is past helping
+        wait_for(kill_live, lambda live: not live, timeout_s=GONE_S, interval_s=0.1)
 
 
 def remove_project_rest(client: Any, project: str) -> None:
@@ -280,23 +283,23 @@ def _remove_projects(projects: list[Project], logs: set[str], owner: str) -> Non
     import docker.errors
 
     client = docker.from_env(timeout=60)
-    deadline = time.monotonic() + 120
     quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        found = False
+
+    def quiet_for() -> float:
+        """Remove what each project still has; how long none of it has shown up."""
+        nonlocal quiet_since
         for project in projects:
             label = {"label": f"com.docker.compose.project={project.name}"}
             for container in client.containers.list(all=True, filters=label):
-                found = True
+                quiet_since = time.monotonic()
                 _note(logs, f"the harness (PID {owner}) ended: removing {container.name}")
                 with contextlib.suppress(docker.errors.APIError):
                     container.remove(force=True, v=True)
             remove_project_rest(client, project.name)
-        if found:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= COMPOSE_SETTLE_S:
-            break
-        time.sleep(0.2)
+        return time.monotonic() - quiet_since
+
+    with contextlib.suppress(DeadlineExceeded):  # gives up after two minutes
+        wait_for(quiet_for, lambda quiet: quiet >= COMPOSE_SETTLE_S, timeout_s=120, interval_s=0.2)
     client.close()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .errors import RunError
 
@@ -12,7 +12,13 @@ T = TypeVar("T")
 
 
 class DeadlineExceeded(RunError, AssertionError):
-    """The condition did not hold in time; the message says what was awaited and the last value."""
+    """The condition did not hold in time; the message says what was awaited and the last
+    value. `last` is that value (or the exception a retried probe last raised), for a
+    caller that says it in its own words or makes do with it."""
+
+    def __init__(self, message: str, last: Any = None) -> None:
+        super().__init__(message)
+        self.last = last
 
 
 def wait_for(
@@ -22,13 +28,27 @@ def wait_for(
     timeout_s: float,
     interval_s: float = 0.05,
     what: str = "condition",
+    retry_on: tuple[type[Exception], ...] = (),
+    pause: Callable[[float], object] = time.sleep,
 ) -> T:
-    """Call `probe` until `done(value)` holds and return that value; raise after `timeout_s`."""
+    """Call `probe` until `done(value)` holds and return that value; raise after `timeout_s`.
+
+    A probe raising one of `retry_on` counts as not done yet (the last such exception is
+    the DeadlineExceeded's `last`); any other exception ends the wait. `pause` waits
+    between probes, never past the deadline: an Event's `wait` wakes the wait early.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
-        value = probe()
-        if done(value):
+        try:
+            value: Any = probe()
+            met = done(value)
+        except retry_on as exc:
+            value, met = exc, False
+        if met:
             return value
-        if time.monotonic() >= deadline:
-            raise DeadlineExceeded(f"{what}: not met within {timeout_s:g} s; last value: {value!r}")
-        time.sleep(interval_s)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(
+                f"{what}: not met within {timeout_s:g} s; last value: {value!r}", value
+            )
+        pause(min(interval_s, left))

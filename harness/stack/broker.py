@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import redis
 
 from ..errors import RunError
 from ..processes import ServerProcess, ServerStartError, start_server
+from ..waiting import DeadlineExceeded, wait_for
 
 VALKEY_READY = re.compile(r"Ready to accept connections")
 # A free port can be taken between choosing it and the server binding it; try again.
@@ -153,23 +153,22 @@ def start_again(
     server's sockets: try again for up to `timeout_s`."""
     parts = urlsplit(broker.url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            broker.process = start_server(
-                _valkey_argv(host, port, Path(broker.process_dir)),
-                VALKEY_READY,
-                timeout_s=timeout_s,
-                log_path=log_path,
-                on_start=on_start,
-            )
-            return
-        except ServerStartError as exc:
-            if time.monotonic() > deadline:
-                raise BrokerError(
-                    f"valkey-server did not start again on port {port}: {exc}"
-                ) from None
-            time.sleep(0.2)  # bounded by the deadline: the old socket is let go in ms
+
+    def start() -> ServerProcess:
+        return start_server(
+            _valkey_argv(host, port, Path(broker.process_dir)),
+            VALKEY_READY,
+            timeout_s=timeout_s,
+            log_path=log_path,
+            on_start=on_start,
+        )
+
+    try:  # the old socket is let go in ms
+        broker.process = wait_for(
+            start, timeout_s=timeout_s, interval_s=0.2, retry_on=(ServerStartError,)
+        )
+    except DeadlineExceeded as exc:
+        raise BrokerError(f"valkey-server did not start again on port {port}: {exc.last}") from None
 
 
 def external(url: str, timeout_s: float = 5.0) -> Broker:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import shlex
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ..errors import RunError
+from ..waiting import DeadlineExceeded, wait_for
 
 LOG_LINES = 15  # a failed start quotes the process's last lines
 
@@ -67,14 +67,13 @@ def answers(url: str, timeout_s: float = 1.0) -> bool:
 
 def check_url(lane: str, url: str, timeout_s: float) -> None:
     """A webhook already running must answer before the run starts."""
-    deadline = time.monotonic() + timeout_s
-    while not answers(url):
-        if time.monotonic() >= deadline:
-            raise ExternalLaneError(
-                f"lane {lane}: the webhook at {url} does not answer (tried for {timeout_s:g} s); "
-                "start it first, or give the lane a `webhook` command"
-            )
-        time.sleep(0.2)
+    try:
+        wait_for(lambda: answers(url), timeout_s=timeout_s, interval_s=0.2)
+    except DeadlineExceeded:
+        raise ExternalLaneError(
+            f"lane {lane}: the webhook at {url} does not answer (tried for {timeout_s:g} s); "
+            "start it first, or give the lane a `webhook` command"
+        ) from None
 
 
 class TaskEvents:

@@ -21,7 +21,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from ..errors import RunError
+from ..processes import run_command
 from ..shipped import compose_dir
 from .envs import DISTRIBUTION, PACKAGES, cache_dir
 
@@ -240,32 +240,13 @@ def _unmount_below(path: Path) -> None:
 def _run(argv: list[str], what: str) -> None:
     """Run a step in a process group of its own: on failure, timeout or Ctrl-C the whole
     group dies before this returns, so nothing writes into a folder being removed."""
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=STEP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        raise ImageError(f"{what} took over {STEP_TIMEOUT_S:g} s") from None
-    except BaseException:
-        _kill_group(process)
-        raise
-    if process.returncode != 0:
-        lines = [line.strip() for line in output.splitlines() if line.strip()]
+    answer = run_command(argv, timeout_s=STEP_TIMEOUT_S, merge_output=True)
+    if answer is None:
+        raise ImageError(f"{what} took over {STEP_TIMEOUT_S:g} s")
+    if answer.returncode != 0:
+        lines = [line.strip() for line in answer.stdout.splitlines() if line.strip()]
         telling = [line for line in lines if "error" in line.lower()] or lines or ["no output"]
-        raise ImageError(f"{what} failed (exit {process.returncode}): {telling[-1]}")
-
-
-def _kill_group(process: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+        raise ImageError(f"{what} failed (exit {answer.returncode}): {telling[-1]}")
 
 
 # -- the images ------------------------------------------------------------------------------

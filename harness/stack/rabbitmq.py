@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 import amqp
 
 from ..processes import ServerProcess, ServerStartError, start_server
+from ..waiting import DeadlineExceeded, wait_for
 from .broker import BrokerError, free_port
 
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
@@ -127,22 +128,24 @@ def start_again(
     ready once it answers AMQP. A port may be held for a moment by the old node's
     sockets: try again until `timeout_s`."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            rabbit.server = start_server(
-                [str(server_binary())],
-                RABBITMQ_READY,
-                timeout_s=max(1.0, deadline - time.monotonic()),
-                env=rabbit.env,
-                log_path=log_path,
-                on_start=on_start,
-            )
-            break
-        except ServerStartError as exc:
-            if time.monotonic() > deadline:
-                message = f"rabbitmq-server did not start again: {str(exc)[-2000:]}"
-                raise BrokerError(message) from None
-            time.sleep(0.5)  # bounded by the deadline
+
+    def start() -> ServerProcess:
+        return start_server(
+            [str(server_binary())],
+            RABBITMQ_READY,
+            timeout_s=max(1.0, deadline - time.monotonic()),
+            env=rabbit.env,
+            log_path=log_path,
+            on_start=on_start,
+        )
+
+    try:
+        rabbit.server = wait_for(
+            start, timeout_s=timeout_s, interval_s=0.5, retry_on=(ServerStartError,)
+        )
+    except DeadlineExceeded as exc:
+        message = f"rabbitmq-server did not start again: {str(exc.last)[-2000:]}"
+        raise BrokerError(message) from None
     probe(rabbit.url, timeout_s=min(timeout_s, 10.0))
 
 
