@@ -24,11 +24,9 @@ import math
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +42,10 @@ from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_APP_SECRET
 from .. import reaper
 from ..bot.settings import BotSettings
 from ..bot.store import Store
+from ..processes import run_command
 from ..shipped import compose_dir
 from ..signals import deferred
+from ..waiting import DeadlineExceeded, wait_for
 from .backend import StackError, recipient_of
 from .broker import Broker
 from .local import VERIFY_TOKEN
@@ -494,7 +494,7 @@ class ComposeStack:
         env = {**os.environ, **images(), "WEBHOOK_PORT": "0"}
         argv = [*self._compose, "--project-name", self.project]
         argv += ["--file", str(self.run_dir / "compose.yml"), *args]
-        answer = _run_tied(argv, env, timeout_s)
+        answer = run_command(argv, timeout_s=timeout_s, env=env, tie="docker compose")
         if answer is None:
             raise ComposeError(f"docker compose {args[0]} took over {timeout_s:g} s")
         with (self.run_dir / "compose.log").open("a", encoding="utf-8") as log:
@@ -557,22 +557,22 @@ class ComposeStack:
         return worker
 
     def _wait_healthy(self, container: Container) -> None:
-        deadline = time.monotonic() + self.spec.start_timeout_s
-        while True:
+        def healthy() -> bool:
             if self._stopping:  # the run ended first: the fault is cut short, not failed
                 raise ComposeError(f"{container.name}: the stack stopped before it was healthy")
             container.reload()
             state = container.attrs["State"]
-            if state.get("Health", {}).get("Status") == "healthy":
-                return
             if state["Status"] in ("exited", "dead"):
                 tail = container.logs(tail=5).decode(errors="replace").strip()
                 raise ComposeError(f"{container.name} exited with {state['ExitCode']}: {tail}")
-            if time.monotonic() >= deadline:
-                raise ComposeError(
-                    f"{container.name} not healthy within {self.spec.start_timeout_s:g} s"
-                )
-            time.sleep(0.2)
+            return state.get("Health", {}).get("Status") == "healthy"
+
+        try:
+            wait_for(healthy, timeout_s=self.spec.start_timeout_s, interval_s=0.2)
+        except DeadlineExceeded:
+            raise ComposeError(
+                f"{container.name} not healthy within {self.spec.start_timeout_s:g} s"
+            ) from None
 
     # -- stop ----------------------------------------------------------------------------------
 
@@ -632,34 +632,6 @@ class ComposeStack:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
-
-
-def _run_tied(
-    argv: list[str], env: dict[str, str], timeout_s: float
-) -> subprocess.CompletedProcess[str] | None:
-    """A compose command in a session of its own, tied to the harness's life (a killed
-    harness's reaper kills it before removing the project: no container is created after);
-    None if it took over `timeout_s` (it is killed)."""
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    reaper.tie(process.pid, "docker compose", None)
-    try:
-        stdout, stderr = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return None
-    finally:
-        if process.poll() is None:  # timed out, or a signal (the first) came
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
 def _main_pid(container: Container) -> int:
