@@ -562,10 +562,12 @@ class ComposeStack:
                 raise ComposeError(f"{container.name}: the stack stopped before it was healthy")
             container.reload()
             state = container.attrs["State"]
+            if state.get("Health", {}).get("Status") == "healthy":
+                return True
             if state["Status"] in ("exited", "dead"):
                 tail = container.logs(tail=5).decode(errors="replace").strip()
                 raise ComposeError(f"{container.name} exited with {state['ExitCode']}: {tail}")
-            return state.get("Health", {}).get("Status") == "healthy"
+            return False
 
         try:
             wait_for(healthy, timeout_s=self.spec.start_timeout_s, interval_s=0.2)
