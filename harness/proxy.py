@@ -24,6 +24,7 @@ import struct
 import threading
 from concurrent.futures import Future
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 Mode = Literal["delay", "reset", "blackhole"]
 CHUNK = 65536
@@ -57,6 +58,13 @@ class Proxy:
     @property
     def url_host(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def through(self, url: str) -> str:
+        """`url` with its host and port replaced by this proxy's (its credentials kept)."""
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)
+        auth = netloc[0] + "@" if len(netloc) == 2 else ""
+        return urlunsplit(parts._replace(netloc=auth + self.url_host))
 
     def switch(self, mode: Mode | None, delay_s: float = 0.0) -> None:
         """Switch a fault on (`mode`), or off (None); returns once it is in force."""

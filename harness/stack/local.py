@@ -9,36 +9,26 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import functools
 import json
 import re
-import secrets
 import shlex
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psutil
 
 from mock_meta_api import server as mock_server
-from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_APP_SECRET
 
 from ..bot import serve as bot_server
-from ..bot.settings import BotSettings
-from ..bot.store import Store
-from ..errors import RunError
 from ..mock_admin import MockAdmin
 from ..processes import ServerProcess, ServerStartError, start_server
 from ..proxy import Proxy
-from ..signals import deferred
 from . import broker as brokers
 from . import rabbitmq
-from .envs import code_path
+from .core import VERIFY_TOKEN, LaneCore, StackCore, StackStopped, lane_env, write_mock_config
 from .external import (
     ExternalLaneError,
     TaskEvents,
@@ -49,50 +39,26 @@ from .external import (
     workdir,
     worker_argv,
 )
-from .spec import LaneSpec, StackSpec, phone_number_id, settings_from_env
+from .local_brokers import LocalBrokers
+from .spec import LaneSpec, StackSpec, settings_from_env
 
 # Celery logs "<name>@<host> ready." once the worker consumes.
 WORKER_READY = re.compile(r"\S+@\S+ ready\.")
-VERIFY_TOKEN = "stagger-verify-token"
 URL_WAIT_S = 10.0  # a webhook said to be running gets this long to answer
 NEVER = re.compile(r"(?!)")  # external processes are ready by a check, not a line
 
-
-class StackStopped(RunError):
-    """A process was not started because the stack is being stopped."""
+__all__ = ["VERIFY_TOKEN", "Lane", "LocalStack", "StackStopped", "worker_command"]
 
 
-@dataclass
-class Lane:
-    """A running lane: its settings as the bot sees them, its webhook and its workers.
+@dataclass(kw_only=True)
+class Lane(LaneCore[ServerProcess]):
+    """A lane of processes: its webhook (none for an external one already running), its
+    workers, and its own proxies for network faults."""
 
-    A lane starts with one worker; faults may stop it and start others (`workers` keeps
-    every one started, oldest first).
-    """
-
-    spec: LaneSpec
-    index: int
-    env: dict[str, str]
-    settings: BotSettings
     web: ServerProcess | None  # None: an external webhook already running
-    workers: list[ServerProcess]
     external_url: str | None = None  # an external lane's webhook URL
     task_events: TaskEvents | None = None  # an external lane's Celery task events
-    requests: list[tuple[str, str, float]] = field(default_factory=list)
-    """(correlation id, recipient, sent at) of each request posted to the webhook."""
     proxies: dict[str, Proxy] = field(default_factory=dict)  # "broker", "api": network faults
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def worker(self) -> ServerProcess:
-        """The newest worker."""
-        return self.workers[-1]
-
-    def oldest_running_worker(self) -> ServerProcess | None:
-        return next((worker for worker in self.workers if worker.alive()), None)
 
     @property
     def webhook_url(self) -> str:
@@ -100,19 +66,6 @@ class Lane:
             return self.external_url
         assert self.web is not None
         return f"{self.web.url}/webhook"
-
-    @property
-    def phone_number_id(self) -> str:
-        return self.settings.whatsapp_phone_number_id
-
-    def recipient(self, n: int = 0) -> str:
-        """The `n`th user of this lane: lanes never share recipients (pair rate limits)."""
-        return f"4477{self.index:03d}{n:05d}"
-
-    @functools.cached_property
-    def store(self) -> Store:
-        """The lane's outbox, events and statuses, as the bot keeps them (one client per lane)."""
-        return Store(self.settings.store_url, self.settings.bot_key_prefix)
 
 
 def worker_command(spec: LaneSpec, queue: str, loglevel: str) -> list[str]:
@@ -127,81 +80,33 @@ def worker_command(spec: LaneSpec, queue: str, loglevel: str) -> list[str]:
     return argv
 
 
-class LocalStack:
-    """Start with `with LocalStack(spec, run_dir) as stack:`; everything stops on exit."""
+class LocalStack(StackCore[Lane]):
+    """Every part a real process on 127.0.0.1, stopped by PID (see the module)."""
 
     def __init__(self, spec: StackSpec, run_dir: Path) -> None:
-        self.spec = spec
-        self.run_dir = run_dir
-        self.run_id = secrets.token_hex(4)
-        self.broker: brokers.Broker | None = None  # the embedded Valkey (or --broker-url)
-        self.rabbit: rabbitmq.RabbitNode | None = None
-        self.broker_versions: dict[str, str] = {}  # per lane, what its broker said it is
+        super().__init__(spec, run_dir)
+        self.brokers = LocalBrokers(spec, run_dir, self._own)
         self.mock: ServerProcess | None = None
-        self.mock_url = ""
-        self.lanes: dict[str, Lane] = {}
         self._processes: dict[str, ServerProcess] = {}
-        self._worker_starts: dict[str, int] = {}  # per lane, the initial worker included
         self._values: dict[str, dict[str, str]] = {}  # external lanes' placeholders
         self._task_events: dict[str, TaskEvents] = {}
         self._broker_starts = 1
         self._proxies: list[Proxy] = []
-        self._lock = threading.Lock()
-        self._started = False
-        self._stopping = False
+
+    @property
+    def broker(self) -> brokers.Broker | None:
+        """The embedded Valkey (or --broker-url's Redis), if a lane uses one."""
+        return self.brokers.valkey
+
+    @property
+    def rabbit(self) -> rabbitmq.RabbitNode | None:
+        """The RabbitMQ node the harness started, if a lane uses one."""
+        return self.brokers.rabbit
 
     # -- start ---------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Bring everything up; on any failure (or Ctrl-C) stop what started, then re-raise.
-
-        A stack starts once: starting it again would lose track of the first processes.
-        """
-        if self._started:
-            raise RuntimeError("this stack was already started; make a new LocalStack")
-        self._started = True
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _start_brokers(self) -> None:
-        """Every broker the lanes name, each checked (or started) before any lane starts."""
-        lanes = self.spec.lanes
-        timeout_s = self.spec.start_timeout_s
-        if any(lane.embedded_db for lane in lanes):
-            if self.spec.broker_url is None:
-                self.broker = brokers.start_embedded(self.run_dir, timeout_s=timeout_s)
-                self._own("broker", self.broker.process)
-            else:
-                self.broker = brokers.external(self.spec.broker_url)
-            shared = self.broker.version()
-            self.broker_versions |= {lane.name: shared for lane in lanes if lane.broker == "valkey"}
-        if any(lane.broker == "rabbitmq" and lane.broker_url is None for lane in lanes):
-            settings = self.spec.rabbitmq
-            self.rabbit = rabbitmq.start_node(
-                self.run_dir,
-                consumer_timeout_s=settings.consumer_timeout_s,
-                check_interval_s=settings.check_interval_s,
-                timeout_s=timeout_s,
-                on_start=self._own,
-            )
-        for lane in lanes:
-            if lane.broker == "redis":
-                assert lane.broker_url is not None
-                self.broker_versions[lane.name] = brokers.external(lane.broker_url).version()
-            elif lane.broker == "rabbitmq":
-                if lane.broker_url is None:
-                    assert self.rabbit is not None
-                    self.broker_versions[lane.name] = self.rabbit.version
-                else:
-                    self.broker_versions[lane.name] = rabbitmq.probe(lane.broker_url)
-
     def _start(self) -> None:
-        self._start_brokers()
+        self.broker_versions |= self.brokers.start()
         # The mock's port is chosen now, so the lanes (configured with its URL) start with it:
         # start-up is mostly imports, and every process starts at once.
         mock_port = brokers.free_port()
@@ -234,6 +139,7 @@ class LocalStack:
                     index=index,
                     env=envs[spec.name],
                     settings=settings[spec.name],
+                    store_url=settings[spec.name].store_url,
                     web=webs[spec.name].result(),
                     workers=[workers[spec.name].result()],
                     external_url=self._external_url(spec),
@@ -369,72 +275,23 @@ class LocalStack:
     def start_worker(self, name: str) -> ServerProcess:
         """Start one more worker for lane `name` (logged as worker-<lane>.<n>); wait until ready."""
         lane = self.lanes[name]
-        with self._lock:  # a failed start keeps its number: its log is not appended to
-            self._worker_starts[name] = self._worker_starts.get(name, 1) + 1
-            log_name = f"worker-{name}.{self._worker_starts[name]}"
+        log_name = f"worker-{name}.{self._worker_number(name)}"
         worker = self._start_worker(lane.spec, lane.env, log_name)
         lane.workers.append(worker)
         return worker
 
     def stop_broker(self, keep_data: bool) -> int:
-        """Stop every broker the harness owns that a lane uses: the embedded Valkey (saved
-        first with `keep_data`, else emptied) and its RabbitMQ node (with its database, or
-        without). The PID of the Valkey, or of the node when no lane is on Valkey."""
-        valkey, rabbit = self._owned_brokers()
-        pids: list[int] = []
-        if valkey:
-            if self.broker is None or self.broker.process is None:
-                raise brokers.BrokerError(
-                    "the broker is external: only an embedded one is restarted"
-                )
-            pids.append(self.broker.process.pid)
-            brokers.shut_down(self.broker, keep_data)
-        if rabbit:
-            assert self.rabbit is not None
-            pids.append(self.rabbit.server.pid)
-            rabbitmq.shut_down(self.rabbit, keep_data)
-        if not pids:
-            raise brokers.BrokerError("no lane runs on a broker the harness started")
-        return pids[0]
+        """Stop every broker the harness owns that a lane uses (`LocalBrokers.stop`)."""
+        return self.brokers.stop(keep_data)
 
     def start_broker(self) -> int:
-        """Start again what `stop_broker` stopped, on the same ports, with what it kept; the
-        PID of the Valkey, or of the RabbitMQ node when no lane is on Valkey."""
-        valkey, rabbit = self._owned_brokers()
+        """Start again what `stop_broker` stopped (`LocalBrokers.start_again`)."""
         with self._lock:
             if self._stopping:
                 raise StackStopped("not starting the broker: the stack is stopping")
             self._broker_starts += 1
             count = self._broker_starts
-        pids: list[int] = []
-        if valkey:
-            assert self.broker is not None
-            name = f"broker.{count}"
-            brokers.start_again(
-                self.broker,
-                self.run_dir / f"{name}.log",
-                timeout_s=self.spec.start_timeout_s,
-                on_start=lambda process: self._own(name, process),
-            )
-            assert self.broker.process is not None
-            pids.append(self.broker.process.pid)
-        if rabbit:
-            assert self.rabbit is not None
-            node = f"rabbitmq.{count}"
-            rabbitmq.start_again(
-                self.rabbit,
-                self.run_dir / f"{node}.log",
-                timeout_s=self.spec.start_timeout_s,
-                on_start=lambda process: self._own(node, process),
-            )
-            pids.append(self.rabbit.server.pid)
-        return pids[0]
-
-    def _owned_brokers(self) -> tuple[bool, bool]:
-        """(a lane is on the embedded Valkey, a lane is on the RabbitMQ node started here)."""
-        lanes = self.spec.lanes
-        valkey = any(lane.broker == "valkey" for lane in lanes)
-        return valkey, self.rabbit is not None
+        return self.brokers.start_again(count)
 
     def _spawn(
         self,
@@ -478,58 +335,20 @@ class LocalStack:
     def _write_mock_config(self) -> Path:
         """The mock serves every lane's business number, with the scenario's behaviours."""
         path = self.run_dir / "mock-config.json"
-        config = {
-            "access_token": DEFAULT_ACCESS_TOKEN,
-            "app_secret": DEFAULT_APP_SECRET,
-            "phone_number_ids": [phone_number_id(index) for index in range(len(self.spec.lanes))],
-            "behaviours": self.spec.mock_behaviours,
-        }
-        path.write_text(json.dumps(config, indent=2))
-        return path
-
-    def _store_url(self, index: int) -> str:
-        """The lane's database of the embedded Valkey, or the shared external Redis."""
-        assert self.broker is not None
-        return self.broker.url if self.spec.broker_url else self.broker.url_for_db(index + 1)
+        return write_mock_config(path, len(self.spec.lanes), self.spec.mock_behaviours)
 
     def _lane_env(self, index: int, spec: LaneSpec) -> dict[str, str]:
-        """The environment a deployment of this lane would have; lane settings win.
-
-        Lanes sharing a Redis database keep apart by key prefix (the bot's and kombu's);
-        lanes sharing a RabbitMQ keep apart by queue (with the run in its name on a
-        broker the harness does not own). On RabbitMQ the outbox and events stay in a
-        Redis: the lane's database of the embedded Valkey.
-        """
-        prefix = f"stagger:{self.run_id}:{spec.name}:"
-        queue = f"stagger-{spec.name}"
-        env: dict[str, str] = {}
-        if spec.broker == "valkey":
-            env["CELERY_BROKER_URL"] = self._store_url(index)
-            if self.spec.broker_url:  # lanes share the database: keep Celery's keys apart too
-                env["CELERY_BROKER_GLOBAL_KEYPREFIX"] = prefix
-        elif spec.broker == "redis":
-            assert spec.broker_url is not None
-            env["CELERY_BROKER_URL"] = spec.broker_url
-            env["CELERY_BROKER_GLOBAL_KEYPREFIX"] = prefix
-        else:
-            env["CELERY_BROKER_URL"] = spec.broker_url or (self.rabbit.url if self.rabbit else "")
-            env["BOT_REDIS_URL"] = self._store_url(index)
-            if spec.broker_url:
-                queue = f"stagger-{self.run_id}-{spec.name}"
-        if spec.python is not None:  # its own environment: the bot's code from the harness
-            env["PYTHONPATH"] = str(code_path())
-        env |= {
-            "BOT_KEY_PREFIX": prefix,
-            "CELERY_TASK_QUEUE": queue,
-            "WHATSAPP_API_URL": self.mock_url,
-            "WHATSAPP_PHONE_NUMBER_ID": phone_number_id(index),
-            "WHATSAPP_ACCESS_TOKEN": DEFAULT_ACCESS_TOKEN,
-            "WHATSAPP_APP_SECRET": DEFAULT_APP_SECRET,
-            "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-        }
-        if spec.pool_from_settings:
-            env["CELERY_WORKER_POOL"] = spec.pool
-        return env | self.spec.bot_env | spec.env
+        """The environment a deployment of this lane would have; lane settings win."""
+        base, queue = self.brokers.connection(index, spec, self.run_id)
+        return lane_env(
+            self.spec,
+            index,
+            spec,
+            run_id=self.run_id,
+            api_url=self.mock_url,
+            base=base,
+            queue=queue,
+        )
 
     def _route_status_webhooks(self) -> None:
         """Meta's per-number webhook override: each lane's statuses go to its own bot."""
@@ -559,17 +378,8 @@ class LocalStack:
 
     # -- stop ----------------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Stop workers first (warm shutdown), then webhooks, mock and broker; all by PID.
-
-        A signal while stopping waits until every process is stopped (`signals.deferred`).
-        """
-        with deferred():
-            with self._lock:
-                self._stopping = True
-            self._stop()
-
     def _stop(self) -> None:
+        """Workers first (warm shutdown), then webhooks, mock and broker; all by PID."""
         try:
             self._stop_processes()
         finally:
@@ -589,20 +399,6 @@ class LocalStack:
             if group is workers:  # the event receivers after the workers, before the broker
                 for events in self._task_events.values():
                     events.stop()
-        for lane in self.lanes.values():
-            if "store" in vars(lane):  # the lane's Redis client, if anyone used it
-                lane.store.redis.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _short(argv: list[str], limit: int = 100) -> str:
@@ -617,17 +413,7 @@ def _through(env: dict[str, str], proxies: dict[str, Proxy]) -> dict[str, str]:
     env = dict(env)
     if "broker" in proxies:
         env.setdefault("BOT_REDIS_URL", env["CELERY_BROKER_URL"])
-        env["CELERY_BROKER_URL"] = _via(env["CELERY_BROKER_URL"], proxies["broker"])
+        env["CELERY_BROKER_URL"] = proxies["broker"].through(env["CELERY_BROKER_URL"])
     if "api" in proxies:
-        env["WHATSAPP_API_URL"] = _via(env["WHATSAPP_API_URL"], proxies["api"])
+        env["WHATSAPP_API_URL"] = proxies["api"].through(env["WHATSAPP_API_URL"])
     return env
-
-
-def _via(url: str, proxy: Proxy | None) -> str:
-    """`url` with its host and port replaced by the proxy's (unchanged without one)."""
-    if proxy is None:
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    auth = netloc[0] + "@" if len(netloc) == 2 else ""
-    return urlunsplit(parts._replace(netloc=auth + proxy.url_host))
