@@ -99,8 +99,3 @@ class Stack(Protocol):
     def stop(self) -> None: ...
 
     def start_worker(self, name: str) -> Worker: ...
-
-
-def recipient_of(lane_index: int, n: int) -> str:
-    """The `n`th user of the lane at `lane_index`: lanes never share recipients (pair limits)."""
-    return f"4477{lane_index:03d}{n:05d}"

