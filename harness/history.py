@@ -1,19 +1,25 @@
 """History: one record per message, joining the bot's outbox, the worker's events and the
-mock's journal by the message id the bot sends as `biz_opaque_callback_data`.
+mock's journal by the message id the bot sends as `biz_opaque_callback_data`; and beside
+the messages, the faults the nemesis did, as Jepsen keeps its nemesis's operations in the
+history with the clients'.
 
-`build_history` is pure (sources in, records out); harness.run reads the sources of
-running lanes. Every time is wall clock (`time.time()`) on one host.
+`build_history` is pure (sources in, records out); harness.evidence reads the sources of
+running lanes. Every time is wall clock (`time.time()`) on one host. In history.jsonl a
+message is one `MessageHistory` per line, and a fault one `{"fault": FaultRecord}` line
+after them (runs stored before faults were kept there have none).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from .bot.store import OutboxRecord
+from .fault_record import FaultRecord
 
 
 class ApiRequest(BaseModel):
@@ -68,6 +74,47 @@ class MessageHistory(BaseModel):
         if self.api_received_at is None or self.due is None:
             return None
         return self.api_received_at - self.due
+
+
+class FaultLine(BaseModel):
+    """A fault's line in history.jsonl."""
+
+    fault: FaultRecord
+
+
+def parse_line(line: str) -> MessageHistory | FaultLine:
+    """One line of history.jsonl: a fault's (its one key first), else a message's; a line
+    that is neither raises the message's ValidationError, as before faults were kept."""
+    if line.lstrip().removeprefix("{").lstrip().startswith('"fault"'):
+        return FaultLine.model_validate_json(line)
+    return MessageHistory.model_validate_json(line)
+
+
+@dataclass
+class History:
+    """A run's history: each lane's messages, and the faults in the order they began."""
+
+    messages: dict[str, list[MessageHistory]] = field(default_factory=dict)
+    faults: list[FaultRecord] = field(default_factory=list)
+
+    def lines(self) -> list[MessageHistory | FaultLine]:
+        """history.jsonl's lines: every lane's messages, then the faults."""
+        found: list[MessageHistory | FaultLine] = [
+            m for lane in self.messages.values() for m in lane
+        ]
+        return found + [FaultLine(fault=fault) for fault in self.faults]
+
+    def add(self, line: MessageHistory | FaultLine) -> None:
+        """One line read back from history.jsonl."""
+        if isinstance(line, FaultLine):
+            self.faults.append(line.fault)
+        else:
+            self.messages.setdefault(line.lane, []).append(line)
+
+
+def is_settled(history: list[MessageHistory], expected: int) -> bool:
+    """Every part queued, and each sent or failed for good."""
+    return len(history) >= expected and all(m.status in ("sent", "failed") for m in history)
 
 
 def split_message_id(message_id: str) -> tuple[str, int] | None:

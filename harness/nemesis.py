@@ -14,15 +14,16 @@ import os
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 import redis
 
 from mock_meta_api.config import ErrorAnswer, Outage
 
+from .fault_record import FaultRecord
 from .mock_admin import MockAdmin
 from .proxy import Mode
-from .scenario import NET_ACTIONS, Fault, Scenario
+from .scenario import BROKER_ACTIONS, NET_ACTIONS, Fault, Scenario, ScenarioError
 from .stack.backend import Lane, Stack, Worker
 
 # Meta's answer while its API is down: HTTP 503, code 131016 ("service unavailable").
@@ -33,6 +34,44 @@ NET_MODES: dict[str, Mode] = {
     "net-blackhole": "blackhole",
 }
 TRIGGER_POLL_S = 0.05  # how often a trigger looks at the lane's store
+
+
+class Outcome(TypedDict, total=False):
+    """What a fault did, as its record keeps it (see `FaultRecord`)."""
+
+    pid: int | None
+    new_pid: int
+    pids: list[int]
+    exit_code: int | None
+    down_s: float
+    connections: int
+    cancelled: bool
+    error: str
+
+
+def check_broker(scenario: Scenario, broker_url: str | None) -> None:
+    """Broker faults restart the brokers the harness started (the embedded Valkey, its
+    own RabbitMQ node): refused, before anything starts, on one it does not own."""
+    broker_faults = sorted({f.action for f in scenario.stack_faults if f.action in BROKER_ACTIONS})
+    if not broker_faults:
+        return
+    if broker_url is not None:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: {', '.join(broker_faults)} restart the embedded "
+            "broker, which --broker-url replaces; run it without --broker-url"
+        )
+    elsewhere = [
+        lane.name
+        for lane in scenario.lanes
+        if lane.broker == "redis" or (lane.broker == "rabbitmq" and lane.broker_url is not None)
+    ]
+    if elsewhere:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: {', '.join(broker_faults)} restart the brokers the "
+            f"harness starts (the embedded Valkey, its own RabbitMQ node); lanes {elsewhere} "
+            "run on a broker at a URL, which it would not touch: drop their broker_url "
+            "(or give them broker = 'valkey'), or leave the broker faults out"
+        )
 
 
 def signal_worker(worker: Worker, signum: signal.Signals) -> None:
@@ -51,9 +90,9 @@ class Nemesis:
     """`start_lane(lane)` when a lane's requests are answered; `done()` once every fault
     of the lanes started has been injected.
 
-    `injected()` lists the faults injected so far, each with when it was scheduled, began
-    and was done (wall clock), the worker PID it acted on, its exit code, or the error
-    that stopped it.
+    `injected()` lists the faults injected so far as `FaultRecord`s: when each was
+    scheduled, began and was done (wall clock), the worker PID it acted on, its exit code,
+    or the error that stopped it.
     """
 
     def __init__(self, stack: Stack, scenario: Scenario) -> None:
@@ -66,7 +105,7 @@ class Nemesis:
         self._cancelled = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._record: list[dict[str, Any]] = []
+        self._record: list[FaultRecord] = []
         self._busy = 0  # faults begun and not done
 
     def start_lane(self, lane: str) -> None:
@@ -114,52 +153,53 @@ class Nemesis:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def injected(self) -> list[dict[str, Any]]:
+    def injected(self) -> list[FaultRecord]:
         """The faults injected so far, in the order they began."""
         with self._lock:
-            return sorted(self._record, key=lambda entry: entry["begun_at"])
+            return sorted(self._record, key=lambda record: record.begun_at or 0.0)
 
     def _run_lane(self, name: str | None, faults: list[Fault], since: float) -> None:
         """One lane's faults in order (`name` None: the stack's)."""
         for fault in faults:
-            entry: dict[str, Any] = {"grace_s": fault.grace_s} | fault.model_dump(
-                mode="json", exclude_none=True
-            )
-            entry["lane"] = name
+            asked = fault.model_dump(mode="json", exclude_none=True) | {
+                "grace_s": fault.grace_s,
+                "lane": name,
+            }
             if fault.at_s is not None:
                 if self._cancelled.wait(max(0.0, since + fault.at_s - time.time())):
                     return
-                entry["scheduled_at"] = since + fault.at_s
+                scheduled_at = since + fault.at_s
             else:
                 assert name is not None  # the scenario times the stack's faults by at_s only
                 fired, missed = self._wait_for_trigger(self._stack.lanes[name], fault, since)
                 if fired is None:  # the run is over and the trigger never came
-                    self._keep(entry | {"begun_at": time.time(), "error": missed})
+                    self._keep(asked | {"begun_at": time.time(), "error": missed})
                     return  # the faults after it wait for it: none of them happens
-                entry["scheduled_at"] = fired
-            entry["begun_at"] = time.time()
+                scheduled_at = fired
+            begun_at = time.time()
             with self._lock:
                 self._busy += 1
+            outcome: Outcome
             try:
                 if name is None:
-                    entry |= self._inject_stack(fault)
+                    outcome = self._inject_stack(fault)
                 else:
-                    entry |= self._inject(self._stack.lanes[name], fault)
+                    outcome = self._inject(self._stack.lanes[name], fault)
             except Exception as exc:  # the run goes on; the record says what went wrong
                 if self._cancelled.is_set():  # the stack is stopping: nothing failed
-                    entry["cancelled"] = True
+                    outcome = {"cancelled": True}
                 else:  # one line: a worker that did not start carries its whole output
                     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    entry["error"] = f"{type(exc).__name__}: {first_line}"
+                    outcome = {"error": f"{type(exc).__name__}: {first_line}"}
             finally:
                 with self._lock:
                     self._busy -= 1
-            self._keep(entry)
+            self._keep(asked | dict(outcome) | {"scheduled_at": scheduled_at, "begun_at": begun_at})
 
     def _keep(self, entry: dict[str, Any]) -> None:
-        entry["done_at"] = time.time()
+        record = FaultRecord.model_validate(entry | {"done_at": time.time()})
         with self._lock:
-            self._record.append(entry)
+            self._record.append(record)
 
     def _wait_for_trigger(
         self, lane: Lane, fault: Fault, since: float
@@ -199,7 +239,7 @@ class Nemesis:
         }
         return len(received - {None})
 
-    def _inject(self, lane: Lane, fault: Fault) -> dict[str, Any]:
+    def _inject(self, lane: Lane, fault: Fault) -> Outcome:
         if fault.action in NET_ACTIONS:
             return self._net_window(lane, fault)
         if fault.action == "start-worker":
@@ -227,7 +267,7 @@ class Nemesis:
             worker.stop(grace_s=fault.grace)
         return {"pid": worker.pid, "exit_code": worker.returncode}
 
-    def _restart_worker(self, lane: Lane, fault: Fault) -> dict[str, Any]:
+    def _restart_worker(self, lane: Lane, fault: Fault) -> Outcome:
         """Stop the lane's running worker warm, if one still runs, then start a new one;
         recorded as `restart-broker` is: `pid` (the old one's, None if none ran), `new_pid`.
 
@@ -248,7 +288,7 @@ class Nemesis:
                 return worker
         raise RuntimeError(f"lane {lane.name!r} has no running worker that is not frozen")
 
-    def _net_window(self, lane: Lane, fault: Fault) -> dict[str, Any]:
+    def _net_window(self, lane: Lane, fault: Fault) -> Outcome:
         """Delay, cut or black-hole the lane's proxy to its broker or API for the window."""
         assert fault.target is not None
         assert fault.duration_s is not None
@@ -263,7 +303,7 @@ class Nemesis:
             proxy.switch(None)
         return {"connections": proxy.connections}
 
-    def _inject_stack(self, fault: Fault) -> dict[str, Any]:
+    def _inject_stack(self, fault: Fault) -> Outcome:
         if fault.action in ("restart-broker", "stop-broker"):
             keep = fault.keep_data is not False
             pid = self._stack.stop_broker(keep_data=keep)
@@ -274,7 +314,7 @@ class Nemesis:
             return {"pid": pid, "new_pid": new_pid, "down_s": time.time() - down_at}
         return self._api_window(fault)
 
-    def _api_window(self, fault: Fault) -> dict[str, Any]:
+    def _api_window(self, fault: Fault) -> Outcome:
         """Switch the mock's behaviours for `duration_s`, then back to what they were."""
         assert fault.duration_s is not None
         with MockAdmin(self._stack.mock_url) as admin:

@@ -7,10 +7,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from .results import LaneResult, Results, describe_fault, seconds
+from .results import LaneResult, Results
 from .run import Progress
 from .scenario import LaneScenario, Scenario
 from .stack import LocalStack
+from .wording import describe_fault, seconds
 
 
 def lanes_table(stack: LocalStack) -> Table:

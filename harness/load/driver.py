@@ -18,7 +18,8 @@ from typing import Any
 
 from ..errors import RunError
 from ..processes import ServerProcess, start_server
-from ..scenario import Load
+from ..scenario import Load, Scenario
+from ..stack.backend import Stack
 from ..stack.broker import free_port
 from .command import locust_command
 from .lanes import LoadLane, lanes_option
@@ -45,6 +46,25 @@ class LoadPlan:
     missing_grace_s: float
     app_secret: str
     fixtures_keyword: str = "fixtures"
+
+    @classmethod
+    def for_stack(cls, scenario: Scenario, stack: Stack) -> LoadPlan:
+        """Every lane's webhook under the scenario's [load], judged by its own flow."""
+        assert scenario.load is not None
+        first = next(iter(stack.lanes.values()))
+        return cls(
+            load=scenario.load,
+            lanes=[
+                LoadLane(lane.name, lane.phone_number_id, lane.webhook_url)
+                for lane in stack.lanes.values()
+            ],
+            mock_url=stack.mock_url,
+            parts=scenario.flow.messages,
+            spacing_s=scenario.flow.spacing_s,
+            missing_grace_s=scenario.tolerances.missing_after_s,
+            app_secret=first.settings.whatsapp_app_secret,
+            fixtures_keyword=first.settings.fixtures_keyword,
+        )
 
     def options(self, run_dir: Path) -> list[str]:
         """The locustfile's own options and Locust's, for the master (or only) process."""

@@ -18,7 +18,6 @@ from ..results import (
     LaneResult,
     LedgerCounts,
     Results,
-    fault_at,
     load_requests,
     read_history,
     read_results,
@@ -238,13 +237,10 @@ def build_report(
         parts = [_part(m, zero, result.on_time_s, m.message_id in overtaken) for m in records]
         parts += _never_queued(records, messages, spacing_s)
         faults = [
-            (
-                str(fault.get("action", "fault")) + (" FAILED" if fault.get("error") else ""),
-                at - zero,
-            )
+            (fault.action + (" FAILED" if fault.failed else ""), at - zero)
             for fault in results.faults
-            if fault.get("lane") in (result.lane, None)  # None: a fault on the whole stack
-            and (at := fault_at(fault)) is not None
+            if fault.lane in (result.lane, None)  # None: a fault on the whole stack
+            and (at := fault.at) is not None
         ]
         book, source = lane_ledger(result, records, recipients, load_requests(results.load))
         lanes.append(

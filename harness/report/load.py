@@ -14,7 +14,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from ..load.figures import LoadResult
-from ..results import seconds
+from ..wording import seconds
 from .data import LOAD_PLOT, Report
 from .style import INK, STYLE, time_unit, to_svg
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ..checks import LOST_STAGES
-from ..results import describe_fault, seconds
+from ..wording import describe_fault, seconds
 from .data import Lane, Report
 
 # The comparison table: (heading, alignment) per column, "l" or "r".
@@ -159,11 +159,7 @@ def headline(report: Report) -> str:
     if results.as_expected:
         return "every lane reached the verdict its scenario expects"
     wrong = [lane.name for lane in report.lanes if not lane.result.as_expected]
-    wrong += [
-        f"{fault.get('action')} {fault.get('lane')} failed"
-        for fault in results.faults
-        if fault.get("error")
-    ]
+    wrong += [f"{fault.action} {fault.lane} failed" for fault in results.faults if fault.failed]
     if results.load is not None and results.load.error is not None:
         wrong.append(results.load.error)
     if results.load is not None:  # a bound exceeded by a lane expected to pass
