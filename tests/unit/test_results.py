@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.history import MessageHistory
+from harness.fault_record import FaultRecord
+from harness.history import History, MessageHistory
 from harness.results import (
     HISTORY,
     RESULTS,
@@ -19,11 +20,11 @@ from harness.results import (
     LaneResult,
     Results,
     ResultsError,
-    describe_fault,
     harness_version,
     judge,
     lane_result,
     read_results,
+    read_run_history,
     recheck,
     write_jsonl,
     write_results,
@@ -147,36 +148,38 @@ def test_a_damaged_history_line_is_named_by_its_number(tmp_path: Path) -> None:
         recheck(tmp_path)
 
 
-@pytest.mark.parametrize(
-    ("fault", "line"),
-    [
-        pytest.param(
-            {"action": "kill-worker", "lane": "solo", "pid": 41, "scheduled_at": 101.0}
-            | {"begun_at": 101.0, "done_at": 101.02},
-            "kill-worker solo (pid 41) at 1.00-1.02 s, scheduled 1.00 s",
-            id="done",
-        ),
-        pytest.param(
-            {"action": "kill-worker", "lane": "solo", "done_at": 101.5},
-            "kill-worker solo at 1.50-1.50 s",
-            id="before-begun_at-was-recorded",
-        ),
-        pytest.param(
-            {"action": "start-worker", "lane": "solo", "begun_at": 102.0, "done_at": 109.0}
-            | {"error": "ServerStartError: no ready line"},
-            "start-worker solo at 2.00-9.00 s: FAILED: ServerStartError: no ready line",
-            id="failed",
-        ),
-        pytest.param(
-            {"action": "start-worker", "lane": "solo", "begun_at": 102.0, "done_at": 103.0}
-            | {"cancelled": True},
-            "start-worker solo at 2.00-3.00 s: cancelled, the run was stopping",
-            id="cancelled",
-        ),
-    ],
+KILL = FaultRecord(
+    action="kill-worker",
+    lane="solo",
+    at_s=1.0,
+    scheduled_at=1_700_000_001.0,
+    begun_at=1_700_000_001.0,
+    done_at=1_700_000_001.02,
+    pid=41,
+    exit_code=-9,
 )
-def test_a_fault_is_described_from_the_trigger(fault: dict, line: str) -> None:
-    assert describe_fault(fault, trigger_at=100.0) == line
+
+
+def test_the_history_keeps_the_faults_beside_the_messages(tmp_path: Path) -> None:
+    """As Jepsen keeps its nemesis's operations: a fault's line after the messages'."""
+    stored_run(tmp_path, clean_history())
+    write_jsonl(tmp_path / HISTORY, History({"solo": clean_history()}, [KILL]).lines())
+
+    history = read_run_history(tmp_path)
+    _, again = recheck(tmp_path)
+
+    assert (history.messages, history.faults) == ({"solo": clean_history()}, [KILL])
+    assert json.loads((tmp_path / HISTORY).read_text().splitlines()[-1])["fault"]["pid"] == 41
+    assert again.as_expected, "a fault's line is not a part"
+
+
+def test_a_damaged_fault_line_is_named_by_its_number(tmp_path: Path) -> None:
+    stored_run(tmp_path, clean_history())
+    lines = [m.model_dump_json() for m in clean_history()] + ['{"fault": {"action": "nap"}}']
+    (tmp_path / HISTORY).write_text("\n".join(lines) + "\n")
+
+    with pytest.raises(ResultsError, match=rf"(?s){HISTORY}:{len(lines)}.*action"):
+        read_run_history(tmp_path)
 
 
 # -- where a run ran: schema 2 ---------------------------------------------------------------------
