@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from harness.fault_record import FaultRecord
 from harness.run import RunOutcome, run_scenario
 from harness.scenario import load_scenario
 
@@ -53,7 +54,7 @@ def received_per_part(outcome: RunOutcome, lane: str) -> dict[str, list[dict[str
     return found
 
 
-def faults(outcome: RunOutcome, lane: str) -> dict[str, dict[str, Any]]:
-    done = {f["action"]: f for f in outcome.results.faults if f["lane"] == lane}
-    assert all("error" not in fault for fault in done.values()), done
+def faults(outcome: RunOutcome, lane: str) -> dict[str, FaultRecord]:
+    done = {f.action: f for f in outcome.results.faults if f.lane == lane}
+    assert all(fault.error is None for fault in done.values()), done
     return done

@@ -64,14 +64,14 @@ def test_on_rabbitmq_the_killed_workers_parts_are_requeued_and_sent_once(
     assert all(m.accepted >= 1 for m in history), [m.accepted for m in history]
     assert_twice_only_where_the_ack_was_lost(outcome, lane, stopped_by=kill, restart=start)
     received = received_per_part(outcome, lane)
-    after = [m for m in history if m.due is not None and m.due > kill["begun_at"]]
+    after = [m for m in history if m.due is not None and m.due > kill.begun_at]
     assert after
     redelivered = 0
     for message in after:
         pids = [event["pid"] for event in received[message.message_id]]
-        assert pids[-1] == start["pid"], f"part {message.seq} was never redelivered"
-        sent_by = {start["pid"]} if message.accepted == 1 else {kill["pid"], start["pid"]}
+        assert pids[-1] == start.pid, f"part {message.seq} was never redelivered"
+        sent_by = {start.pid} if message.accepted == 1 else {kill.pid, start.pid}
         assert set(message.worker_pids) == sent_by, f"part {message.seq}"
-        redelivered += pids[0] == kill["pid"]
+        redelivered += pids[0] == kill.pid
     assert redelivered, "the killed worker held none of the parts"
     assert_as_expected(outcome, lane)

@@ -22,9 +22,9 @@ def down(run_shipped: RunScenario) -> RunOutcome:
 
 def test_the_node_came_back_with_its_data_after_the_window(down: RunOutcome) -> None:
     fault = fault_of(down, "stop-broker", None)
-    assert fault["keep_data"] is True
-    assert fault["new_pid"] != fault["pid"]
-    assert fault["down_s"] >= fault["duration_s"]
+    assert fault.keep_data is True
+    assert fault.new_pid != fault.pid
+    assert fault.down_s >= fault.duration_s
     assert (down.run_dir / "rabbitmq.2.log").is_file(), "the node's second start is logged"
     assert {lane.broker for lane in down.results.lanes} == {"rabbitmq"}
 
@@ -43,15 +43,15 @@ def test_the_held_parts_are_delivered_again_and_none_is_lost(down: RunOutcome, p
     for m in parts(down, pool):
         assert m.api_received_at is not None
         first = sorted(e["at"] for e in received[m.message_id])
-        assert first[0] < fault["begun_at"], f"part {m.seq} was held when the node stopped"
-        if m.api_received_at >= fault["done_at"]:  # sent once the node was back
-            assert first[-1] >= fault["done_at"], f"part {m.seq} was not delivered again"
+        assert first[0] < fault.begun_at, f"part {m.seq} was held when the node stopped"
+        if m.api_received_at >= fault.done_at:  # sent once the node was back
+            assert first[-1] >= fault.done_at, f"part {m.seq} was not delivered again"
         if m.lateness_s is not None and m.lateness_s > on_time_s:
-            assert m.api_received_at >= fault["done_at"], f"part {m.seq}"
+            assert m.api_received_at >= fault.done_at, f"part {m.seq}"
         if m.accepted > 1:  # being sent as the node stopped: its ack was lost, so again
             accepted = sorted(r.received_at for r in m.api_requests if r.outcome == "accepted")
-            assert accepted[0] < fault["done_at"], f"part {m.seq}"
-            assert accepted[1] >= fault["done_at"], f"part {m.seq}"
+            assert accepted[0] < fault.done_at, f"part {m.seq}"
+            assert accepted[1] >= fault.done_at, f"part {m.seq}"
     assert down.lane(pool).as_expected, down.lane(pool).mismatch
 
 
@@ -67,8 +67,8 @@ def assert_gevent_reconnected_and_never_consumed_again(down: RunOutcome, fault: 
     for m in parts(down, "gevent"):
         if m.accepted:
             assert m.api_received_at is not None
-            assert m.api_received_at < fault["begun_at"], f"part {m.seq} sent after the stop"
+            assert m.api_received_at < fault.begun_at, f"part {m.seq} sent after the stop"
         else:
             assert m.received is not None, f"part {m.seq}"
-            assert m.received < fault["begun_at"], f"part {m.seq} was held when the node stopped"
+            assert m.received < fault.begun_at, f"part {m.seq} was held when the node stopped"
     assert "missing" in down.lane("gevent").reason_codes

@@ -276,20 +276,20 @@ def test_faults_on_compose_act_on_the_worker_containers(
     """SIGKILL ends a container with 137, a warm stop with 0 (unless its grace ran out), and
     a new worker container (its own log) starts and becomes healthy for every lane restarted."""
     composed = outcomes["worker-killed", "compose"]
-    faults = {(f["lane"], f["action"]): f for f in composed.results.faults}
+    faults = {(f.lane, f.action): f for f in composed.results.faults}
     for lane in ("solo", "gevent", "short-visibility"):
-        assert faults[lane, "kill-worker"]["exit_code"] == 137
+        assert faults[lane, "kill-worker"].exit_code == 137
     # A warm stop: SIGTERM, and SIGKILL (137) only once the grace ran out.
     stop = faults["warm-restart", "stop-worker"]
     grace = composed.scenario.faults_of("warm-restart")[0].grace
-    assert stop["exit_code"] == 0 or (
-        stop["exit_code"] == 137 and stop["done_at"] - stop["begun_at"] >= grace
+    assert stop.exit_code == 0 or (
+        stop.exit_code == 137 and stop.done_at - stop.begun_at >= grace
     ), stop
     for lane in COMPARED["worker-killed"]:
         started = faults[lane, "start-worker"]
         assert "error" not in started
-        if not started.get("cancelled"):  # not cut short by the run's end
-            assert started["pid"] > 0
+        if not started.cancelled:  # not cut short by the run's end
+            assert started.pid > 0
             assert "ready." in (composed.run_dir / f"worker-{lane}.2.log").read_text()
 
 

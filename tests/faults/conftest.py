@@ -6,6 +6,7 @@ It reuses the pool suite's runner and helpers (one run per scenario and session)
 
 from __future__ import annotations
 
+from harness.fault_record import FaultRecord
 from harness.history import MessageHistory
 from harness.results import LedgerCounts
 from harness.run import RunOutcome
@@ -48,8 +49,8 @@ def ledger(outcome: RunOutcome, lane: str) -> LedgerCounts:
     return book
 
 
-def fault_of(outcome: RunOutcome, action: str, lane: str | None) -> dict:
+def fault_of(outcome: RunOutcome, action: str, lane: str | None) -> FaultRecord:
     """The one fault `action` done on `lane` (None: on the stack), with no error."""
-    (fault,) = [f for f in outcome.results.faults if (f["action"], f["lane"]) == (action, lane)]
-    assert "error" not in fault, fault
+    (fault,) = [f for f in outcome.results.faults if (f.action, f.lane) == (action, lane)]
+    assert fault.error is None, fault
     return fault

@@ -33,7 +33,7 @@ def test_answers_in_the_window_take_its_latency(spike: RunOutcome, pool: str) ->
     assert slow, "no answer took the spike's latency"
     for m in slow:  # and only sends that reached the API while the spike was on
         assert m.api_received_at is not None
-        assert window["begun_at"] <= m.api_received_at <= window["done_at"], f"part {m.seq}"
+        assert window.begun_at <= m.api_received_at <= window.done_at, f"part {m.seq}"
     if pool in ("solo", "prefork"):  # 1 and 2 sends in flight: fewer than the spike needs
         assert book.late >= 1
     else:

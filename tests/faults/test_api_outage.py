@@ -24,8 +24,7 @@ def in_window(outcome: RunOutcome, lane: str) -> list[int]:
     return [
         m.seq
         for m in parts(outcome, lane)
-        if m.api_requests
-        and window["begun_at"] <= m.api_requests[0].received_at < window["done_at"]
+        if m.api_requests and window.begun_at <= m.api_requests[0].received_at < window.done_at
     ]
 
 

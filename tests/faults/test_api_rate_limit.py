@@ -33,14 +33,14 @@ def assert_the_limit_held(outcome: RunOutcome, lane: str) -> None:
     window = fault_of(outcome, "api-rate-limit", None)
     rate = window["pair_rate"]
     requests = [r for m in parts(outcome, lane) for r in m.api_requests]
-    inside = [r for r in requests if window["begun_at"] <= r.received_at < window["done_at"]]
+    inside = [r for r in requests if window.begun_at <= r.received_at < window.done_at]
     assert any(r.error_code == PAIR_RATE_HIT for r in inside), "no send met the limit"
     assert all(
         r.error_code != PAIR_RATE_HIT
         for r in requests
-        if not window["begun_at"] <= r.received_at <= window["done_at"]
+        if not window.begun_at <= r.received_at <= window.done_at
     )
-    allowed = rate["burst"] + math.ceil(window["duration_s"] / rate["period_s"])
+    allowed = rate["burst"] + math.ceil(window.duration_s / rate["period_s"])
     assert sum(r.outcome == "accepted" for r in inside) <= allowed
 
 

@@ -27,9 +27,9 @@ def down(run_shipped: RunScenario) -> RunOutcome:
 
 def test_the_broker_came_back_with_its_data_after_the_window(down: RunOutcome) -> None:
     fault = fault_of(down, "stop-broker", None)
-    assert fault["keep_data"] is True
-    assert fault["new_pid"] != fault["pid"]
-    assert fault["down_s"] >= fault["duration_s"]
+    assert fault.keep_data is True
+    assert fault.new_pid != fault.pid
+    assert fault.down_s >= fault.duration_s
     assert (down.run_dir / "dump.rdb").exists()
 
 
@@ -44,10 +44,10 @@ def test_the_parts_the_worker_held_are_lost(down: RunOutcome, pool: str) -> None
     for m in parts(down, pool):
         if m.accepted:
             assert m.api_received_at is not None
-            assert m.api_received_at < fault["done_at"], f"part {m.seq} sent after the outage"
+            assert m.api_received_at < fault.done_at, f"part {m.seq} sent after the outage"
         else:
             assert m.received is not None
-            assert m.received < fault["begun_at"], f"part {m.seq}"
+            assert m.received < fault.begun_at, f"part {m.seq}"
     assert_as_expected(down, pool)
 
 
@@ -58,7 +58,7 @@ def test_a_worker_restart_with_a_short_visibility_timeout_sends_them_late(
     lane = f"{pool}-restarted"
     outage = fault_of(down, "stop-broker", None)
     restart = fault_of(down, "restart-worker", lane)
-    assert restart["new_pid"] != restart["pid"]
+    assert restart.new_pid != restart.pid
     book = ledger(down, lane)
     assert book.failed == 0
     # No part the worker held is lost: the restarted worker takes them back. A part whose
@@ -82,11 +82,11 @@ def test_a_worker_restart_with_a_short_visibility_timeout_sends_them_late(
         assert m.due is not None
         if m.lateness_s is not None and m.lateness_s > on_time_s:
             # Due once the outage had begun; sent after it ended, by whichever worker ran.
-            assert m.due > outage["begun_at"], f"part {m.seq}"
-            assert m.api_received_at >= outage["done_at"], f"part {m.seq}"
+            assert m.due > outage.begun_at, f"part {m.seq}"
+            assert m.api_received_at >= outage.done_at, f"part {m.seq}"
     # And one due in the outage, at least, is among them.
     assert any(
-        outage["begun_at"] < m.due < outage["done_at"] and m.lateness_s > on_time_s
+        outage.begun_at < m.due < outage.done_at and m.lateness_s > on_time_s
         for m in parts(down, lane)
         if m.due is not None and m.lateness_s is not None
     )

@@ -19,8 +19,8 @@ def lost(run_shipped: RunScenario) -> RunOutcome:
 
 def test_the_broker_came_back_empty_after_the_window(lost: RunOutcome) -> None:
     fault = fault_of(lost, "stop-broker", None)
-    assert fault["new_pid"] != fault["pid"]
-    assert fault["down_s"] >= fault["duration_s"]
+    assert fault.new_pid != fault.pid
+    assert fault.down_s >= fault.duration_s
     assert not (lost.run_dir / "dump.rdb").exists()
 
 
@@ -37,5 +37,5 @@ def test_every_part_not_yet_sent_is_lost(lost: RunOutcome, pool: str) -> None:
     for m in history:
         if m.accepted:
             assert m.api_received_at is not None
-            assert m.api_received_at < fault["done_at"], f"part {m.seq} sent after the loss"
+            assert m.api_received_at < fault.done_at, f"part {m.seq} sent after the loss"
     assert_as_expected(lost, pool)

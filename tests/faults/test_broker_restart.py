@@ -27,7 +27,7 @@ def restarted(run_shipped: RunScenario) -> RunOutcome:
 
 def test_the_broker_came_back_on_its_port_with_its_data(restarted: RunOutcome) -> None:
     fault = fault_of(restarted, "restart-broker", None)
-    assert fault["new_pid"] != fault["pid"]
+    assert fault.new_pid != fault.pid
     assert (restarted.run_dir / "dump.rdb").is_file()
     # The bot's outbox lives in the broker: every part queued before the restart is
     # still there after it, for every lane (the harness reads it again afterwards).
@@ -45,12 +45,12 @@ def test_the_workers_lose_the_parts_they_held(restarted: RunOutcome, pool: str) 
     for m in parts(restarted, pool):
         if m.accepted == 0:
             assert m.received is not None
-            assert m.received < fault["begun_at"]
+            assert m.received < fault.begun_at
             if m.started is None:
                 assert m.due is not None
-                assert m.due > fault["begun_at"]
+                assert m.due > fault.begun_at
             else:
-                assert m.started <= fault["done_at"]
+                assert m.started <= fault.done_at
     assert_as_expected(restarted, pool)
 
 
@@ -67,5 +67,5 @@ def test_a_worker_restart_with_a_short_visibility_timeout_sends_them(
     history = parts(restarted, lane)
     assert book.late >= 1
     late = [m for m in history if m.lateness_s is not None and m.lateness_s > 0]
-    assert max(m.api_received_at or 0 for m in late) >= restart["done_at"]  # by the new one
+    assert max(m.api_received_at or 0 for m in late) >= restart.done_at  # by the new one
     assert_as_expected(restarted, lane)

@@ -54,8 +54,8 @@ def test_the_kill_comes_once_part_k_is_sent_and_before_the_next(
     sent = history[K]
     assert sent.accepted == 1
     assert sent.api_responded_at is not None
-    assert kill["scheduled_at"] >= sent.api_responded_at  # fired on the event, not before
-    assert kill["after_sent"] == K
+    assert kill.scheduled_at >= sent.api_responded_at  # fired on the event, not before
+    assert kill.after_sent == K
     for m in history[K + 1 :]:
         assert m.accepted == 0, f"part {m.seq} sent: the kill came too late"
     book = ledger(killed, pool)

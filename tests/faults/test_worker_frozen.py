@@ -24,7 +24,7 @@ def test_a_frozen_worker_sends_the_parts_due_meanwhile_late_and_loses_none(
 ) -> None:
     freeze = fault_of(frozen, "freeze-worker", pool)
     thaw = fault_of(frozen, "thaw-worker", pool)
-    assert thaw["pids"] == [freeze["pid"]]
+    assert thaw.pids == [freeze.pid]
     book = ledger(frozen, pool)
     assert (book.failed, book.lost, book.duplicated) == (0, 0, 0)
     history = parts(frozen, pool)
@@ -33,8 +33,8 @@ def test_a_frozen_worker_sends_the_parts_due_meanwhile_late_and_loses_none(
     for m in history:
         assert m.due is not None
         assert m.api_received_at is not None
-        if freeze["done_at"] + on_time_s < m.due <= thaw["begun_at"]:  # due well inside
-            assert m.api_received_at >= thaw["begun_at"], f"part {m.seq} sent while frozen"
+        if freeze.done_at + on_time_s < m.due <= thaw.begun_at:  # due well inside
+            assert m.api_received_at >= thaw.begun_at, f"part {m.seq} sent while frozen"
     assert book.late >= 1
     assert_as_expected(frozen, pool)
 

@@ -19,9 +19,9 @@ import pytest
 
 from harness.nemesis import Nemesis
 from harness.processes import ServerProcess, start_server
-from harness.results import describe_fault
 from harness.scenario import Scenario, parse_scenario
 from harness.waiting import DeadlineExceeded, wait_for
+from harness.wording import describe_fault
 
 from .mockapi import MockAPI
 
@@ -102,11 +102,11 @@ def test_a_rolling_restart_starts_the_new_worker_then_stops_the_oldest(stack: Fa
 
     start, stop = nemesis.injected()
     new = stack.lanes["a"].workers[1]
-    assert (start["action"], start["pid"]) == ("start-worker", new.pid)
-    assert (stop["action"], stop["pid"]) == ("stop-worker", old.pid)
-    assert stop["begun_at"] >= start["done_at"], "the stop waited for the start"
-    assert before + 0.1 <= start["scheduled_at"] <= after + 0.1, "at_s after start_lane"
-    assert start["begun_at"] >= start["scheduled_at"]
+    assert (start.action, start.pid) == ("start-worker", new.pid)
+    assert (stop.action, stop.pid) == ("stop-worker", old.pid)
+    assert stop.begun_at >= start.done_at, "the stop waited for the start"
+    assert before + 0.1 <= start.scheduled_at <= after + 0.1, "at_s after start_lane"
+    assert start.begun_at >= start.scheduled_at
     assert not old.alive()
     assert new.alive()
 
@@ -129,13 +129,13 @@ def test_a_restart_stops_the_old_worker_if_it_runs_then_starts_a_new_one(
     assert old_gone is old
     assert not old.alive()
     assert new.alive()
-    assert "error" not in restart, restart
-    assert restart["new_pid"] == new.pid
+    assert restart.error is None, restart
+    assert restart.new_pid == new.pid
     if old_worker == "running":  # stopped by the restart: SIGTERM, answered by exiting
-        assert (restart["pid"], restart["exit_code"]) == (old.pid, -15)
+        assert (restart.pid, restart.exit_code) == (old.pid, -15)
         assert describe_fault(restart, None).startswith(f"restart-worker a (pid {old.pid}, then")
     else:
-        assert (restart["pid"], restart["exit_code"]) == (None, None)
+        assert (restart.pid, restart.exit_code) == (None, None)
         assert f"(none running, then pid {new.pid})" in describe_fault(restart, None)
 
 
@@ -161,7 +161,7 @@ def test_the_nemesis_is_busy_while_a_fault_is_being_done(stack: FakeStack) -> No
 
     assert not nemesis.busy()
     (start,) = nemesis.injected()
-    assert "error" not in start, start
+    assert start.error is None, start
 
 
 def test_a_fault_that_cannot_be_done_is_recorded_and_the_others_still_happen(
@@ -175,9 +175,9 @@ def test_a_fault_that_cannot_be_done_is_recorded_and_the_others_still_happen(
     nemesis.start_lane("b")
     wait_for(nemesis.done, timeout_s=20, interval_s=0.05, what="the faults")
 
-    by_lane = {fault["lane"]: fault for fault in nemesis.injected()}
-    assert by_lane["b"]["error"] == "RuntimeError: lane 'b' has no running worker"
-    assert "error" not in by_lane["a"]
+    by_lane = {fault.lane: fault for fault in nemesis.injected()}
+    assert by_lane["b"].error == "RuntimeError: lane 'b' has no running worker"
+    assert by_lane["a"].error is None
     assert not stack.lanes["a"].workers[0].alive()
 
 
@@ -215,8 +215,8 @@ def test_a_frozen_worker_is_stopped_until_thawed_and_a_cancel_thaws_it(stack: Fa
     wait_for(lambda: process_state(worker.pid) == "T", timeout_s=5, interval_s=0.01, what="T")
     wait_for(nemesis.done, timeout_s=10, interval_s=0.05, what="the faults")
     freeze, thaw, again = nemesis.injected()
-    assert (freeze["pid"], thaw["pids"], again["pid"]) == (worker.pid, [worker.pid], worker.pid)
-    assert thaw["begun_at"] >= thaw["scheduled_at"] >= freeze["done_at"]
+    assert (freeze.pid, thaw.pids, again.pid) == (worker.pid, [worker.pid], worker.pid)
+    assert thaw.begun_at >= thaw.scheduled_at >= freeze.done_at
     wait_for(lambda: process_state(worker.pid) == "T", timeout_s=5, interval_s=0.01, what="T")
 
     nemesis.cancel()  # the run stops: a frozen worker would never stop warm
@@ -234,7 +234,7 @@ def test_thawing_a_lane_with_nothing_frozen_is_an_error(stack: FakeStack) -> Non
     wait_for(nemesis.done, timeout_s=10, interval_s=0.05, what="the faults")
 
     (thaw,) = nemesis.injected()
-    assert thaw["error"] == "RuntimeError: lane 'a' has no frozen worker to thaw"
+    assert thaw.error == "RuntimeError: lane 'a' has no frozen worker to thaw"
 
 
 @dataclass
@@ -271,9 +271,9 @@ def test_an_api_window_is_switched_on_then_back(mock: MockAPI, fault: str, switc
     wait_for(nemesis.done, timeout_s=10, interval_s=0.05, what="the window to close")
 
     (entry,) = nemesis.injected()
-    assert entry["lane"] is None
-    assert "error" not in entry, entry
-    assert entry["done_at"] - entry["begun_at"] >= window_s
+    assert entry.lane is None
+    assert entry.error is None, entry
+    assert entry.done_at - entry.begun_at >= window_s
     assert mock.get_behaviours() == before, "switched back"
     if switched == "failures":
         (outage,) = during["failures"]["outages"]
@@ -319,10 +319,10 @@ def test_a_fault_on_a_trigger_fires_when_the_lane_gets_there(stack: FakeStack) -
     wait_for(nemesis.done, timeout_s=5, interval_s=0.02, what="thaw")
 
     freeze, thaw = nemesis.injected()
-    assert (freeze["action"], freeze["after_received"]) == ("freeze-worker", 3)
-    assert (thaw["action"], thaw["after_sent"]) == ("thaw-worker", 2)
-    assert "error" not in freeze
-    assert "error" not in thaw
+    assert (freeze.action, freeze.after_received) == ("freeze-worker", 3)
+    assert (thaw.action, thaw.after_sent) == ("thaw-worker", 2)
+    assert freeze.error is None
+    assert thaw.error is None
 
 
 @pytest.mark.faults
@@ -337,7 +337,7 @@ def test_a_trigger_that_never_fires_is_an_error_when_the_run_ends(stack: FakeSta
     nemesis.join(timeout_s=5)
 
     (missed,) = nemesis.injected()  # the start-worker after it never happens either
-    assert missed["error"] == "after_received = 5 never fired: the lane's workers received 0 parts"
+    assert missed.error == "after_received = 5 never fired: the lane's workers received 0 parts"
     assert stack.lanes["a"].workers[0].alive()
 
 

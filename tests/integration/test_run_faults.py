@@ -50,7 +50,7 @@ def test_a_worker_killed_after_receiving_the_parts_never_runs_the_rest(tmp_path:
     lane = outcome.lane("solo")
     assert outcome.results.complete, lane
     assert outcome.results.as_expected, lane
-    assert [fault["action"] for fault in outcome.results.faults] == ["kill-worker"]
+    assert [fault.action for fault in outcome.results.faults] == ["kill-worker"]
     history = outcome.history["solo"]
     due_before_kill = [m for m in history if (m.countdown_s or 0) < kill_at]
     due_after_kill = [m for m in history if (m.countdown_s or 0) > kill_at]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from harness.fault_record import FaultRecord
 from harness.history import MessageHistory
 from harness.run import RunOutcome
 from harness.scenario import Scenario
@@ -64,7 +65,7 @@ def assert_as_expected(outcome: RunOutcome, lane: str) -> None:
 
 
 def assert_twice_only_where_the_ack_was_lost(
-    outcome: RunOutcome, lane: str, stopped_by: dict, restart: dict
+    outcome: RunOutcome, lane: str, stopped_by: FaultRecord, restart: FaultRecord
 ) -> None:
     """A broker delivers at least once: a part sent as the fault `stopped_by` struck (the
     broker went down, the worker was killed), its ack lost, is taken back and sent again
@@ -74,28 +75,28 @@ def assert_twice_only_where_the_ack_was_lost(
         assert m.accepted <= 2, f"part {m.seq}"
         if m.accepted == 2:
             first, second = (r.received_at for r in m.api_requests if r.outcome == "accepted")
-            assert first <= stopped_by["done_at"], f"part {m.seq}: first sent after the fault"
-            assert second >= restart["begun_at"], f"part {m.seq}: again before the restart"
+            assert first <= stopped_by.done_at, f"part {m.seq}: first sent after the fault"
+            assert second >= restart.begun_at, f"part {m.seq}: again before the restart"
 
 
 def assert_held_parts_never_run(
-    outcome: RunOutcome, lane: str, kill: dict, restart: dict
+    outcome: RunOutcome, lane: str, kill: FaultRecord, restart: FaultRecord
 ) -> list[MessageHistory]:
     """Every part due after the SIGKILL that the killed worker had fetched is never
     started, by it or by the restarted worker (Redis keeps it unacked). On a loaded
     machine the worker may not have fetched the last few parts by a kill 0.25 s after
     the requests (time scale 0.25): the restarted worker receives those and sends each
     once. Returns the parts the killed worker held."""
-    after = [m for m in parts(outcome, lane) if m.due is not None and m.due > kill["begun_at"]]
+    after = [m for m in parts(outcome, lane) if m.due is not None and m.due > kill.begun_at]
     # Fetched by the killed worker: received before the kill, or fetched and not yet logged.
-    held = [m for m in after if m.received is None or m.received < kill["begun_at"]]
+    held = [m for m in after if m.received is None or m.received < kill.begun_at]
     for message in held:
         assert message.started is None, f"part {message.seq}"
         assert message.accepted == 0, f"part {message.seq}"
     for message in (m for m in after if m not in held):
         assert message.received is not None
-        assert message.received >= restart["begun_at"], f"part {message.seq}"
-        assert message.worker_pids == [restart["pid"]], f"part {message.seq}"
+        assert message.received >= restart.begun_at, f"part {message.seq}"
+        assert message.worker_pids == [restart.pid], f"part {message.seq}"
         assert message.accepted == 1, f"part {message.seq}"
     assert held, "the worker was killed before it fetched any part due after the kill"
     assert outcome.lane(lane).missing >= len(held)

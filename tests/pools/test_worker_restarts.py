@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.fault_record import FaultRecord
 from harness.run import RunOutcome
 
 from .conftest import (
@@ -31,9 +32,9 @@ def deployed(run_shipped: RunScenario) -> RunOutcome:
     return run_shipped("worker-deploy", 0.25)
 
 
-def _faults(outcome: RunOutcome, lane: str) -> dict[str, dict]:
-    done = {fault["action"]: fault for fault in outcome.results.faults if fault["lane"] == lane}
-    assert all("error" not in fault for fault in done.values()), done
+def _faults(outcome: RunOutcome, lane: str) -> dict[str, FaultRecord]:
+    done = {fault.action: fault for fault in outcome.results.faults if fault.lane == lane}
+    assert all(fault.error is None for fault in done.values()), done
     return done
 
 
@@ -73,7 +74,7 @@ def test_a_rolling_deploy_delivers_every_part_exactly_once(deployed: RunOutcome,
     history = parts(deployed, lane)
     assert [m.accepted for m in history] == [1] * deployed.scenario.expected_messages
     outside = [
-        m for m in history if m.due is not None and not stop["begun_at"] <= m.due <= stop["done_at"]
+        m for m in history if m.due is not None and not stop.begun_at <= m.due <= stop.done_at
     ]
     receipts = [m.api_received_at for m in outside]
     assert receipts == sorted(receipts), "parts due outside the stop reached the API out of order"
