@@ -71,8 +71,8 @@ def test_a_worker_restart_with_a_short_visibility_timeout_sends_them_late(
     assert len(lost) == book.lost
     for m in lost:
         assert m.started is not None, f"part {m.seq}"
-        assert m.started <= outage["done_at"], f"part {m.seq}"
-        assert m.finished is None or m.finished >= outage["begun_at"], f"part {m.seq}"
+        assert m.started <= outage.done_at, f"part {m.seq}"
+        assert m.finished is None or m.finished >= outage.begun_at, f"part {m.seq}"
     assert_twice_only_where_the_ack_was_lost(down, lane, outage, restart)
     assert book.late >= 1
     on_time_s = down.scenario.tolerances.on_time_s
