@@ -4,7 +4,10 @@ Each lane's faults run in order on a thread of their own, and so do the faults o
 whole stack (broker, mock API), so a worker that takes three seconds to start (or a
 warm shutdown that waits for a running task) on one lane never delays another lane's
 fault, nor the polling that follows the run. A window (an API outage, a broker down)
-is switched on, and switched back when it closes or when the run stops.
+is switched on, and switched back when it closes or when the run stops. Each fault
+done (or attempted) is kept as a `FaultRecord`, for the history and results.json.
+`check_broker` refuses, before anything starts, broker faults on a broker the harness
+does not own.
 """
 
 from __future__ import annotations
