@@ -117,7 +117,7 @@ def comparison_table(results: Results) -> Group:
     notes: list[Text] = []
     for fault in results.faults:
         line = f"  fault: {describe_fault(fault, results.trigger_at)}"
-        notes.append(Text(line, style="bold red" if fault.get("error") else ""))
+        notes.append(Text(line, style="bold red" if fault.failed else ""))
     for lane in results.lanes:
         for reason in lane.reasons:
             notes.append(Text(f"  {lane.lane}: {reason}"))
