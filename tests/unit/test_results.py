@@ -173,6 +173,17 @@ def test_the_history_keeps_the_faults_beside_the_messages(tmp_path: Path) -> Non
     assert again.as_expected, "a fault's line is not a part"
 
 
+def test_check_of_a_stored_run_lists_its_faults_as_they_were_done() -> None:
+    """A committed sample (faults recorded before they were records) reads as it always did."""
+    sample = README.parent / "reports" / "broker-restart"
+
+    done = CliRunner().invoke(app, ["check", str(sample)], env={"COLUMNS": "200"})
+
+    assert done.exit_code == 0, done.output
+    assert "fault: restart-broker the stack (pid 13131, then 13616) at 3.78-3.87 s" in done.output
+    assert "fault: restart-worker solo-restarted (none running, then pid 14064)" in done.output
+
+
 def test_a_damaged_fault_line_is_named_by_its_number(tmp_path: Path) -> None:
     stored_run(tmp_path, clean_history())
     lines = [m.model_dump_json() for m in clean_history()] + ['{"fault": {"action": "nap"}}']
