@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from ..bot.settings import DEFAULT_POOLS, POOLS
-from ..run import send_fixtures
 from ..stack import LaneSpec, LocalStack, StackSpec
 from ..tables import lanes_table
+from ..workload import send_fixtures
 from .exits import supervised
 from .options import BrokerOpt, new_run_dir
 from .output import console, say

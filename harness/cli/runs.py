@@ -10,8 +10,9 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
+from ..nemesis import check_broker
 from ..results import RESULTS, read_results
-from ..run import check_broker, run_scenario
+from ..run import run_scenario
 from ..scenario import Scenario, load_scenario
 from ..stack import Backend
 from ..stack.compose import ComposeUnavailable, preflight, remove_orphans
