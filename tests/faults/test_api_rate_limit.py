@@ -31,7 +31,8 @@ def assert_the_limit_held(outcome: RunOutcome, lane: str) -> None:
     """No more sends accepted in the window than the token bucket allows, and none refused
     outside it: the parts were held back by the limit, not by anything else."""
     window = fault_of(outcome, "api-rate-limit", None)
-    rate = window["pair_rate"]
+    rate = window.pair_rate
+    assert rate is not None
     requests = [r for m in parts(outcome, lane) for r in m.api_requests]
     inside = [r for r in requests if window.begun_at <= r.received_at < window.done_at]
     assert any(r.error_code == PAIR_RATE_HIT for r in inside), "no send met the limit"
@@ -40,7 +41,7 @@ def assert_the_limit_held(outcome: RunOutcome, lane: str) -> None:
         for r in requests
         if not window.begun_at <= r.received_at <= window.done_at
     )
-    allowed = rate["burst"] + math.ceil(window.duration_s / rate["period_s"])
+    allowed = rate.burst + math.ceil(window.duration_s / rate.period_s)
     assert sum(r.outcome == "accepted" for r in inside) <= allowed
 
 
