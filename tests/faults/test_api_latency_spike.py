@@ -20,7 +20,8 @@ def spike(run_shipped: RunScenario) -> RunOutcome:
 @each_pool
 def test_answers_in_the_window_take_its_latency(spike: RunOutcome, pool: str) -> None:
     window = fault_of(spike, "api-latency", None)
-    assert window.latency is not None and window.latency.model == "fixed"
+    assert window.latency is not None
+    assert window.latency.model == "fixed"
     latency_s = window.latency.value_s
     book = ledger(spike, pool)
     assert (book.failed, book.lost, book.duplicated) == (0, 0, 0)
