@@ -55,6 +55,6 @@ def received_per_part(outcome: RunOutcome, lane: str) -> dict[str, list[dict[str
 
 
 def faults(outcome: RunOutcome, lane: str) -> dict[str, FaultRecord]:
-    done = {f.action: f for f in outcome.results.faults if f.lane == lane}
+    done: dict[str, FaultRecord] = {f.action: f for f in outcome.results.faults if f.lane == lane}
     assert all(fault.error is None for fault in done.values()), done
     return done

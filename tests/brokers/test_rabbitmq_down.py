@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.fault_record import FaultRecord
 from harness.run import RunOutcome
 from tests.faults.conftest import each_pool, fault_of, ledger, parts
 
@@ -55,7 +56,9 @@ def test_the_held_parts_are_delivered_again_and_none_is_lost(down: RunOutcome, p
     assert down.lane(pool).as_expected, down.lane(pool).mismatch
 
 
-def assert_gevent_reconnected_and_never_consumed_again(down: RunOutcome, fault: dict) -> None:
+def assert_gevent_reconnected_and_never_consumed_again(
+    down: RunOutcome, fault: FaultRecord
+) -> None:
     """Seen once: gevent's worker reconnected once the node was back, and never consumed
     again (a channel closing as it was declared: "Received method (40, 11) during closing
     channel 1"), so every part it held is lost, received and never started."""

@@ -33,7 +33,9 @@ def deployed(run_shipped: RunScenario) -> RunOutcome:
 
 
 def _faults(outcome: RunOutcome, lane: str) -> dict[str, FaultRecord]:
-    done = {fault.action: fault for fault in outcome.results.faults if fault.lane == lane}
+    done: dict[str, FaultRecord] = {
+        fault.action: fault for fault in outcome.results.faults if fault.lane == lane
+    }
     assert all(fault.error is None for fault in done.values()), done
     return done
 
