@@ -175,7 +175,7 @@ def test_the_history_keeps_the_faults_beside_the_messages(tmp_path: Path) -> Non
 
 def test_check_of_a_stored_run_lists_its_faults_as_they_were_done() -> None:
     """A committed sample (faults recorded before they were records) reads as it always did."""
-    sample = README.parent / "reports" / "broker-restart"
+    sample = Path(__file__).resolve().parents[2] / "reports" / "broker-restart"
 
     done = CliRunner().invoke(app, ["check", str(sample)], env={"COLUMNS": "200"})
 
