@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from ..shipped import locustfile
+from ..resources import locustfile
 
 # Options Typer does not know are Locust's: passed through untouched.
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..shipped import on_disk, scenario_dir
+from ..resources import on_disk, scenario_dir
 from .base import Scenario
 from .errors import ScenarioError, scenario_error
 

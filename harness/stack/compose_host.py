@@ -21,7 +21,7 @@ import psutil
 from docker.models.containers import Container
 
 from .. import reaper
-from ..shipped import compose_dir
+from ..resources import compose_dir
 from .backend import StackError
 
 COMPOSE_DIR = compose_dir()

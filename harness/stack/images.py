@@ -40,7 +40,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from ..errors import RunError
 from ..processes import run_command
-from ..shipped import compose_dir
+from ..resources import compose_dir
 from .envs import DISTRIBUTION, PACKAGES, cache_dir
 
 DEFAULT_TAGS = {

@@ -234,7 +234,7 @@ def test_a_lane_on_another_celery_release_runs_the_installed_harness(team: Team)
 
 
 def test_the_shipped_compose_files_are_found_and_valid(team: Team) -> None:
-    probe = "from harness.shipped import compose_dir; print(compose_dir())"
+    probe = "from harness.resources import compose_dir; print(compose_dir())"
     answer = team.run(f"python -c {shlex.quote(probe)}")
     assert answer.returncode == 0, _said(answer)
     folder = Path(answer.stdout.strip())

@@ -19,9 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from harness.resources import on_disk
 from harness.results import HISTORY, RESULTS, LaneResult, Results, judge, lane_result, recheck
 from harness.scenario import load_scenario, parse_scenario, shipped_names
-from harness.shipped import on_disk
 from harness.waiting import wait_for
 
 from .test_stack_lifecycle import STOP_DEADLINE_S, survivors

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import docker.errors
 import pytest
 
-from harness.shipped import compose_dir
+from harness.resources import compose_dir
 from harness.stack import images
 from harness.stack.images import ImageError, ImageSettings, image_requirements, project_context
 

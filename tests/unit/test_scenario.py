@@ -18,6 +18,7 @@ from celery.utils.time import rate as parse_rate
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from harness.resources import on_disk
 from harness.run import stack_spec
 from harness.scenario import (
     MIN_ON_TIME_S,
@@ -31,7 +32,6 @@ from harness.scenario import (
     parse_scenario,
     shipped_names,
 )
-from harness.shipped import on_disk
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

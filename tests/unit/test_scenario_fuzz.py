@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from harness import cli
+from harness.resources import on_disk
 from harness.scenario import Scenario, ScenarioError, validate_scenario
-from harness.shipped import on_disk
 
 SCENARIOS = on_disk("scenarios")
 pytestmark = pytest.mark.unit
