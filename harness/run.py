@@ -12,6 +12,7 @@ PID and the results gathered so far are written, marked incomplete if cut short.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from .stack.backend import Backend, Stack
 from .stack.prepare import prepare
 from .stack_plan import stack_spec
 from .verdict import judge, lane_result, run_as_expected
+from .waiting import wait_for
 from .workload import send_fixtures
 
 # Besides its own names, where callers have always found them: the stack a scenario asks
@@ -163,7 +165,11 @@ class _Run:
         )
         if scenario.load is not None:
             deadline_s += scenario.load.run_time_s + LOAD_SLACK_S
-        while True:
+        read_s = 0.0  # how long the last reading took
+
+        def reading() -> bool:
+            """Read the evidence once, say the progress; True once following can stop."""
+            nonlocal deadline_s, read_s
             elapsed = time.time() - self.trigger_at
             began = time.monotonic()
             if self.nemesis.busy():  # a worker still starting, a window still open: the
@@ -184,16 +190,21 @@ class _Run:
             if on_progress is not None:
                 verdicts = judge(scenario, self.evidence.history, requests)
                 on_progress(Progress(scenario, elapsed, deadline_s, verdicts, settled))
-            if (load_done and all(settled.values()) and self.nemesis.done()) or (
+            read_s = time.monotonic() - began
+            return (load_done and all(settled.values()) and self.nemesis.done()) or (
                 elapsed >= deadline_s
-            ):
-                break
-            elapsed = time.time() - self.trigger_at
-            # Following takes at most a fifth of a core: under a load, each reading is
-            # longer (more parts), and reading as often would take the machine from the
-            # stack it measures.
-            pause = min(max(POLL_S, 4 * (time.monotonic() - began)), MAX_POLL_S)
-            time.sleep(max(0.0, min(pause, deadline_s - elapsed)))
+            )
+
+        def next_reading_in() -> float:
+            """Following takes at most a fifth of a core: under a load, each reading is
+            longer (more parts), and reading as often would take the machine from the
+            stack it measures. Never past the deadline."""
+            left = deadline_s - (time.time() - self.trigger_at)
+            return max(0.0, min(max(POLL_S, 4 * read_s), MAX_POLL_S, left))
+
+        # The deadline is the run's own (it moves while a fault is being done): reaching it
+        # ends the following, and the parts not there by then are judged missing.
+        wait_for(reading, timeout_s=math.inf, interval_s=next_reading_in, what="the run's end")
         if self.collector.stale:  # no verdict on a journal that could not be read
             self.evidence = self.collector.collect(strict=True)
         self.verdict_at = time.time()

@@ -26,7 +26,7 @@ def wait_for(
     done: Callable[[T], bool] = bool,
     *,
     timeout_s: float,
-    interval_s: float = 0.05,
+    interval_s: float | Callable[[], float] = 0.05,
     what: str = "condition",
     retry_on: tuple[type[Exception], ...] = (),
     pause: Callable[[float], object] = time.sleep,
@@ -36,6 +36,7 @@ def wait_for(
     A probe raising one of `retry_on` counts as not done yet (the last such exception is
     the DeadlineExceeded's `last`); any other exception ends the wait. `pause` waits
     between probes, never past the deadline: an Event's `wait` wakes the wait early.
+    `interval_s` may be a function, asked before each pause (a poll that backs off).
     """
     deadline = time.monotonic() + timeout_s
     while True:
@@ -51,4 +52,4 @@ def wait_for(
             raise DeadlineExceeded(
                 f"{what}: not met within {timeout_s:g} s; last value: {value!r}", value
             )
-        pause(min(interval_s, left))
+        pause(min(interval_s() if callable(interval_s) else interval_s, left))

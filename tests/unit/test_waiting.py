@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -54,3 +55,23 @@ def test_an_events_wait_wakes_the_wait_early() -> None:
     started = time.monotonic()
     assert wait_for(event.is_set, timeout_s=10, interval_s=5, pause=event.wait)
     assert time.monotonic() - started < 4
+
+
+def test_an_interval_function_is_asked_before_each_pause_and_never_outwaits_the_deadline() -> None:
+    asked: list[int] = []
+    paused: list[float] = []
+
+    def interval() -> float:
+        asked.append(1)
+        return 0.01 * len(asked)  # a poll that backs off
+
+    readings = iter([False, False, False, True])
+    assert wait_for(lambda: next(readings), timeout_s=10, interval_s=interval, pause=paused.append)
+    assert paused == pytest.approx([0.01, 0.02, 0.03])
+    with pytest.raises(DeadlineExceeded):
+        wait_for(lambda: False, timeout_s=0.05, interval_s=lambda: 60.0)
+
+
+def test_an_endless_wait_ends_when_its_condition_holds() -> None:
+    readings = iter(range(5))
+    assert wait_for(lambda: next(readings), lambda n: n == 3, timeout_s=math.inf, interval_s=0) == 3
