@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .signals import orderly_shutdown
-from .stack.images import ImageError, ImageSettings, build_images
+from .stack.images import ImageSettings, build_images
 
 console = Console(width=None if Console().is_terminal else 120)
 
@@ -38,13 +38,10 @@ def images(
     Tags: STAGGER_IMAGE (stagger/harness:local), BROKER_IMAGE
     (stagger/redis:bookworm), BASE_IMAGE (stagger/debian:bookworm).
     """
+    settings = ImageSettings.from_env(os.environ)  # an ImageError: the CLI says it, exit 2
     try:
-        settings = ImageSettings.from_env(os.environ)
         with orderly_shutdown():
             build_images(settings, rebuild, _say)
-    except ImageError as exc:
-        _say(str(exc), "red")
-        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         _say("interrupted: no image was tagged by the step under way", "yellow")
         raise typer.Exit(130) from None

@@ -33,42 +33,33 @@ def init_command(
 ) -> None:
     """Write a scenario, a pytest test and a CI workflow for your own Django/Celery bot."""
     console = Console(highlight=False, soft_wrap=True)
-    try:
-        root = directory.resolve()
-        project = detect(root)
-        apps = project.celery_apps
-        if celery_app is not None:
-            chosen = [app for app in apps if app.module == celery_app]
-            if not chosen:
-                found = ", ".join(app.module for app in apps) or "none"
-                raise InitError(f"--celery-app {celery_app}: no Celery app there; found: {found}")
-            project.celery_apps = chosen
-        elif len(apps) > 1:
-            listed = ", ".join(f"{app.module} ({app.where})" for app in apps)
-            raise InitError(
-                f"{len(apps)} Celery apps found: {listed}; choose the bot's with "
-                "--celery-app MODULE"
-            )
-        files = plan(project)
-        existing = [str(f.path) for f in files if (root / f.path).exists()]
-        if existing and not force:
-            raise InitError(
-                f"{', '.join(existing)} already exist(s) in {root}; nothing was written "
-                "(--force overwrites them)"
-            )
-    except InitError as exc:
-        console.print(Text(f"harness init: {exc}", style="red"))
-        raise typer.Exit(2) from None
+    root = directory.resolve()
+    project = detect(root)
+    apps = project.celery_apps
+    if celery_app is not None:
+        chosen = [app for app in apps if app.module == celery_app]
+        if not chosen:
+            found = ", ".join(app.module for app in apps) or "none"
+            raise InitError(f"--celery-app {celery_app}: no Celery app there; found: {found}")
+        project.celery_apps = chosen
+    elif len(apps) > 1:
+        listed = ", ".join(f"{app.module} ({app.where})" for app in apps)
+        raise InitError(
+            f"{len(apps)} Celery apps found: {listed}; choose the bot's with --celery-app MODULE"
+        )
+    files = plan(project)
+    existing = [str(f.path) for f in files if (root / f.path).exists()]
+    if existing and not force:
+        raise InitError(
+            f"{', '.join(existing)} already exist(s) in {root}; nothing was written "
+            "(--force overwrites them)"
+        )
     try:
         apply(root, files)
     except OSError as exc:
-        console.print(
-            Text(
-                f"harness init: cannot write {exc.filename}: {exc.strerror}; nothing was changed",
-                style="red",
-            )
-        )
-        raise typer.Exit(2) from None
+        raise InitError(
+            f"cannot write {exc.filename}: {exc.strerror}; nothing was changed"
+        ) from None
     for planned in files:
         console.print(Text(f"wrote {planned.path}"))
         for line, what in planned.to_fill:

@@ -117,6 +117,9 @@ class Project:
 class InitError(InputError):
     """The directory cannot be set up: one line saying what was found and what to do."""
 
+    def __str__(self) -> str:
+        return f"harness init: {super().__str__()}"
+
 
 def python_files(root: Path) -> list[Path]:
     found: list[Path] = []
