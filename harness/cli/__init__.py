@@ -5,7 +5,8 @@ and write its reports (`runs`); `harness capacity` searches each lane's highest 
 kept on time (`capacity_search`); `harness scenarios` lists them and `harness schema`
 prints the JSON Schema of their files (`scenario_files`); `harness check` judges a
 stored run again and `harness report` redraws its reports (`stored`); `harness stack`
-holds a stack up for manual work until Ctrl-C (`hold`).
+holds a stack up for manual work until Ctrl-C (`hold`); `harness zoo` lists, runs and
+tabulates the bug zoo's entries (`zoo`).
 Exit status: 0 every lane as expected, 1 a lane differs, 2 bad input or a run
 that could not be done (the stack did not start, or a part of it failed),
 3 a process or container it started was still running at its end (the last line names
@@ -32,6 +33,7 @@ from .output import say
 from .runs import matrix, run
 from .scenario_files import scenarios, schema
 from .stored import check, report
+from .zoo import zoo
 
 __all__ = [
     "EXIT_DIFFERS",
@@ -68,6 +70,7 @@ for command in (stack, matrix, run, scenarios, schema, check, report, capacity):
 app.command("init")(init_command)
 app.command(context_settings=PASS_THROUGH, add_help_option=False)(locust)  # --help: Locust's
 app.command()(images)
+app.add_typer(zoo, name="zoo")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ The package owns the whole input a run is given:
 - `load`: the `[load]` table and its shapes; `capacity`: the `[capacity]` table;
 - `scaling`: what `Scenario.scaled` does to each duration, and the floors;
 - `files`: finding and reading scenario files; `errors`: `ScenarioError`;
+- `zoo`: the `[zoo]` table of a scenario that reproduces a publicly reported bug;
 - `schema`: the JSON Schema made from the models.
 """
 
@@ -51,6 +52,7 @@ from .settings import (
     STACK_SETTINGS,
     SettingValue,
 )
+from .zoo import Zoo, ZooAffects, ZooStatus
 
 __all__ = [
     "BROKERS",
@@ -86,6 +88,9 @@ __all__ = [
     "Shape",
     "Thresholds",
     "Tolerances",
+    "Zoo",
+    "ZooAffects",
+    "ZooStatus",
     "load_scenario",
     "parse_scenario",
     "scenario_json_schema",

@@ -24,6 +24,7 @@ from .load import Load
 from .scaling import check_floors, check_scale, scaled_behaviours, scaled_fault, scaled_settings
 from .settings import Settings, settings_env
 from .strict import Seconds, Strict
+from .zoo import Zoo, check_zoo_lanes
 
 
 class Flow(Strict):
@@ -150,6 +151,12 @@ class Scenario(Strict):
         description="How `harness capacity` searches (unset: its defaults); `harness run` "
         "ignores it.",
     )
+    zoo: Zoo | None = Field(
+        default=None,
+        description="The publicly reported bug this scenario reproduces, as a zoo entry "
+        "(`harness zoo`): its trackers, mechanism, the lanes that show the bug and those "
+        "that show the fix, and what the runs tried found; unset: not a zoo entry.",
+    )
 
     _source: str | None = PrivateAttr(default=None)  # the file it was read from, if any
 
@@ -196,6 +203,8 @@ class Scenario(Strict):
                     "api.failures.outages: the mock times its outage windows from the last "
                     "change of its behaviours, which the fault makes; use api-outage faults"
                 )
+        if self.zoo is not None:
+            check_zoo_lanes(self.zoo, self.lanes)
         return self
 
     @property
@@ -269,7 +278,8 @@ class Scenario(Strict):
         kept = [lane for lane in self.lanes if lane.name in names or lane.pool in names]
         kept_names = {lane.name for lane in kept}
         faults = [f for f in self.faults if f.lane is None or f.lane in kept_names]
-        return self.model_copy(update={"lanes": kept, "faults": faults})
+        zoo = None if self.zoo is None else self.zoo.only(kept_names)  # None: no bug lane
+        return self.model_copy(update={"lanes": kept, "faults": faults, "zoo": zoo})
 
     def __eq__(self, other: object) -> bool:
         """Its fields alone: where it was read from is not part of what it is."""

@@ -1,0 +1,159 @@
+"""The `[zoo]` table's validation, the zoo's entries, `harness zoo` listing them, and the
+zoo report's outcome per lane."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from harness import cli
+from harness.report.zoo import lane_outcome
+from harness.results import LaneResult
+from harness.scenario import Scenario, ScenarioError, validate_scenario
+from harness.scenario.zoo import tracker_label
+from harness.scenario.zoo_files import zoo_entries, zoo_entry, zoo_paths
+
+pytestmark = pytest.mark.unit
+
+ZOO = {
+    "id": "some-bug",
+    "title": "A bug",
+    "trackers": ["https://github.com/celery/kombu/issues/337"],
+    "mechanism": "How it happens.",
+    "affects": {"releases": ["kombu 5.7.0"], "pools": ["solo"], "brokers": ["valkey"]},
+    "reasons": ["duplicated"],
+    "bug_lanes": ["bug"],
+    "fix_lanes": ["fix"],
+    "fixed_by": "a setting",
+    "status": "reproduced",
+    "tried": "2 runs: duplicated in both.",
+}
+
+
+def scenario(**zoo: Any) -> dict[str, Any]:
+    return {
+        "name": "zoo-some-bug",
+        "description": "A bug beside its fix.",
+        "tolerances": {"on_time_s": 2.0},
+        "lanes": [
+            {"name": "bug", "pool": "solo", "expect": "fail", "because": ["duplicated"]},
+            {"name": "fix", "pool": "solo"},
+            {"name": "other", "pool": "threads"},
+        ],
+        "zoo": ZOO | zoo,
+    }
+
+
+def test_a_valid_table_reads_with_each_lane_s_role() -> None:
+    read = validate_scenario(scenario(), "zoo.toml")
+    assert read.zoo is not None
+    assert [read.zoo.role(n) for n in ("bug", "fix", "other")] == ["bug", "fix", None]
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"bug_lanes": ["nope"]}, "zoo.bug_lanes: ['nope'] are not lanes"),
+        ({"fix_lanes": ["nope"]}, "zoo.fix_lanes: ['nope'] are not lanes"),
+        ({"fix_lanes": ["bug"]}, "both bug_lanes and fix_lanes"),
+        ({"bug_lanes": []}, "bug_lanes"),
+        ({"reasons": ["missing"]}, "must expect = 'fail' with because including ['missing']"),
+        ({"bug_lanes": ["other"], "fix_lanes": []}, "lane other must expect = 'fail'"),
+        ({"fix_lanes": ["bug"], "bug_lanes": ["other"], "status": "not reproduced"}, "bug's own"),
+        ({"trackers": ["celery#337"]}, "trackers"),
+        ({"trackers": []}, "trackers"),
+        ({"status": "fixed"}, "status"),
+        ({"tried": ""}, "tried"),
+        ({"affects": {"releases": ["x"], "pools": ["nope"], "brokers": ["valkey"]}}, "pools"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_a_wrong_table_is_refused_naming_the_field(change: dict[str, Any], said: str) -> None:
+    with pytest.raises(ScenarioError, match=re.escape(said)):
+        validate_scenario(scenario(**change), "zoo.toml")
+
+
+def test_an_entry_not_reproduced_may_expect_its_bug_lanes_to_pass() -> None:
+    data = scenario(status="not reproduced", bug_lanes=["other"], fix_lanes=[])
+    assert validate_scenario(data, "zoo.toml").zoo is not None
+
+
+def test_picking_lanes_keeps_the_table_s_own_and_drops_it_without_a_bug_lane() -> None:
+    read = validate_scenario(scenario(), "zoo.toml")
+    picked = read.only(["bug", "other"]).scaled(0.5)
+    assert picked.zoo is not None
+    assert (picked.zoo.bug_lanes, picked.zoo.fix_lanes) == (["bug"], [])
+    assert read.only(["fix"]).scaled(0.5).zoo is None
+
+
+def test_tracker_links_said_short() -> None:
+    assert tracker_label("https://github.com/celery/kombu/issues/337") == "kombu#337"
+    assert tracker_label("https://github.com/celery/celery/pull/10151") == "celery PR #10151"
+    assert tracker_label("https://github.com/rabbitmq/rabbitmq-server/issues/1") == (
+        "rabbitmq-server#1"
+    )
+    assert tracker_label("https://example.org/x") == "https://example.org/x"
+
+
+def test_every_zoo_file_is_an_entry_with_its_own_id() -> None:
+    entries = zoo_entries()
+    assert len(entries) == len(zoo_paths()) >= 6
+    ids = [s.zoo.id for s, _ in entries if s.zoo is not None]
+    assert len(set(ids)) == len(ids)
+    for read, path in entries:
+        assert zoo_entry(read.zoo.id if read.zoo else "") == path
+        assert read.name == f"zoo-{read.zoo.id if read.zoo else ''}", path
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        assert "TO BE FILLED" not in raw["zoo"]["tried"], path
+        assert isinstance(read, Scenario)
+
+
+def test_an_unknown_entry_is_refused_naming_the_entries() -> None:
+    with pytest.raises(ScenarioError, match="no zoo entry 'nope'; entries: .*pool-in-settings"):
+        zoo_entry("nope")
+
+
+def test_harness_zoo_lists_every_entry() -> None:
+    done = CliRunner().invoke(cli.app, ["zoo"], env={"COLUMNS": "400"})
+    assert done.exit_code == 0, done.output
+    for read, _ in zoo_entries():
+        assert read.zoo is not None
+        assert read.zoo.id in done.output
+        assert read.zoo.status in done.output
+        assert tracker_label(read.zoo.trackers[0]) in done.output
+
+
+def test_harness_zoo_run_refuses_an_unknown_entry_with_exit_2() -> None:
+    done = CliRunner().invoke(cli.app, ["zoo", "run", "nope"])
+    assert done.exit_code == 2, done.output
+    assert "no zoo entry 'nope'" in done.output
+
+
+def _lane(name: str, verdict: str, codes: list[str]) -> LaneResult:
+    fields: dict[str, Any] = dict.fromkeys(LaneResult.model_fields)
+    fields |= {"lane": name, "verdict": verdict, "reason_codes": codes}
+    return LaneResult.model_construct(**fields)
+
+
+@pytest.mark.parametrize(
+    ("lane", "verdict", "codes", "complete", "outcome"),
+    [
+        ("bug", "fail", ["duplicated", "late"], True, "reproduced"),
+        ("bug", "fail", ["late"], True, "not reproduced"),
+        ("bug", "pass", [], True, "not reproduced"),
+        ("fix", "pass", [], True, "fixed"),
+        ("fix", "fail", ["late"], True, "fixed"),
+        ("fix", "fail", ["duplicated"], True, "not fixed"),
+        ("bug", "fail", ["duplicated"], False, "incomplete"),
+    ],
+)
+def test_each_lane_s_outcome(
+    lane: str, verdict: str, codes: list[str], complete: bool, outcome: str
+) -> None:
+    table = validate_scenario(scenario(), "zoo.toml").zoo
+    assert table is not None
+    assert lane_outcome(table, _lane(lane, verdict, codes), complete) == outcome
