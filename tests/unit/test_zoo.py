@@ -113,7 +113,7 @@ def test_every_zoo_file_is_an_entry_with_its_own_id() -> None:
 
 
 def test_an_unknown_entry_is_refused_naming_the_entries() -> None:
-    with pytest.raises(ScenarioError, match="no zoo entry 'nope'; entries: .*pool-in-settings"):
+    with pytest.raises(ScenarioError, match=r"no zoo entry 'nope'; entries: .*pool-in-settings"):
         zoo_entry("nope")
 
 
