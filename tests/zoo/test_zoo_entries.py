@@ -1,0 +1,50 @@
+"""The bug zoo as regression tests: each entry's scenario run on a real stack, once per
+session, and each of its lanes judged by its role: a bug lane shows the bug (it fails
+with every reason the entry names), a fix lane shows the fix (it passes, or fails for
+none of them), and every lane reaches the verdict its scenario expects.
+
+Entries run at half their length, or at their `min_time_scale` where a broker's own
+timer (kombu's restore sweep) decides the outcome and does not scale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.expect import assert_as_expected
+from harness.pytest_plugin import RunScenario
+from harness.report.zoo import lane_outcome
+from harness.scenario import Scenario
+from harness.scenario.zoo_files import zoo_entries
+
+pytestmark = [pytest.mark.integration, pytest.mark.zoo, pytest.mark.timeout(600)]
+
+SCALE = 0.5
+ENTRIES = {scenario.zoo.id: (scenario, path) for scenario, path in zoo_entries() if scenario.zoo}
+LANES = [
+    (entry, lane)
+    for entry, (scenario, _) in ENTRIES.items()
+    for lane in [*scenario.zoo.bug_lanes, *scenario.zoo.fix_lanes]  # type: ignore[union-attr]
+]
+
+
+def scale_of(scenario: Scenario) -> float:
+    return max(SCALE, scenario.min_time_scale or 0.0)
+
+
+@pytest.mark.parametrize(("entry", "lane"), LANES)
+def test_each_lane_shows_the_bug_or_the_fix(
+    stagger_run: RunScenario, entry: str, lane: str
+) -> None:
+    """The entry runs once (the plugin keeps each run for the session), its lanes in turn."""
+    scenario, path = ENTRIES[entry]
+    outcome = stagger_run(Path(path), time_scale=scale_of(scenario))
+    zoo = scenario.zoo
+    assert zoo is not None
+    result = outcome.lane(lane)
+    shown = lane_outcome(zoo, result, outcome.results.complete)
+    wanted = {"bug": "reproduced" if zoo.status == "reproduced" else "not reproduced"}
+    assert shown == wanted.get(zoo.role(lane) or "", "fixed"), (shown, result.reasons)
+    assert_as_expected(outcome, lane)
