@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..shipped import on_disk
+from ..resources import on_disk
 from .base import Scenario
 from .errors import ScenarioError
 from .files import load_scenario

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from harness import cli
 from harness.report.zoo import lane_outcome
-from harness.results import LaneResult
+from harness.results import LaneResult, read_results
 from harness.scenario import Scenario, ScenarioError, validate_scenario
 from harness.scenario.zoo import tracker_label
 from harness.scenario.zoo_files import zoo_entries, zoo_entry, zoo_paths
@@ -157,3 +158,26 @@ def test_each_lane_s_outcome(
     table = validate_scenario(scenario(), "zoo.toml").zoo
     assert table is not None
     assert lane_outcome(table, _lane(lane, verdict, codes), complete) == outcome
+
+
+def test_the_findings_page_lists_every_entry() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "findings" / "zoo.md").read_text(
+        encoding="utf-8"
+    )
+    for read, _ in zoo_entries():
+        assert read.zoo is not None
+        assert f"`{read.zoo.id}`" in page, read.zoo.id
+        assert read.zoo.status in page
+
+
+def test_the_committed_zoo_report_links_the_runs_it_holds() -> None:
+    """reports/zoo/ is one directory: each outcome links a run drawn beside the table, each
+    run reached the verdicts its scenario expected, and each entry has a run there."""
+    zoo = Path(__file__).resolve().parents[2] / "reports" / "zoo"
+    table = (zoo / "zoo.md").read_text(encoding="utf-8")
+    links = set(re.findall(r"\]\(([a-z0-9-]+)/report\.md\)", table))
+    assert links == {p.name for p in zoo.iterdir() if p.is_dir()}
+    for link in links:
+        assert (zoo / link / "report.html").is_file()
+        assert read_results(zoo / link).as_expected, link
+    assert {s.zoo.id for s, _ in zoo_entries() if s.zoo is not None} <= links
