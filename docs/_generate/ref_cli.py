@@ -37,16 +37,18 @@ def parameters(command: Any, ctx: Any) -> list[tuple[str, str]]:
 
 
 def commands(app: typer.Typer, prog: str) -> list[tuple[str, Any, Any]]:
-    """(full name, command, its context) for the program and each subcommand, in order."""
+    """(full name, command, its context) for the program and every subcommand, a group's
+    own commands after it (`harness zoo`, then `harness zoo run`), in order."""
     root = typer.main.get_command(app)
-    root_ctx = root.context_class(root, info_name=prog)
-    found = [(prog, root, root_ctx)]
-    for name, sub in getattr(root, "commands", {}).items():
-        if getattr(sub, "hidden", False):
-            continue
-        found.append(
-            (f"{prog} {name}", sub, sub.context_class(sub, info_name=name, parent=root_ctx))
-        )
+    found: list[tuple[str, Any, Any]] = []
+
+    def walk(full: str, command: Any, ctx: Any) -> None:
+        found.append((full, command, ctx))
+        for name, sub in getattr(command, "commands", {}).items():
+            if not getattr(sub, "hidden", False):
+                walk(f"{full} {name}", sub, sub.context_class(sub, info_name=name, parent=ctx))
+
+    walk(prog, root, root.context_class(root, info_name=prog))
     return found
 
 

@@ -166,9 +166,14 @@ def test_the_report_sample_and_its_screenshot_are_served(site: Path) -> None:
 
 def commands(app: typer.Typer, prog: str) -> dict[str, list[str]]:
     """Each command's option and argument names, from click's own parameters."""
-    root = typer.main.get_command(app)
-    found = {prog: root}
-    found |= {f"{prog} {name}": sub for name, sub in getattr(root, "commands", {}).items()}
+    found: dict[str, typing.Any] = {}
+
+    def walk(name: str, command: typing.Any) -> None:  # a group's commands: harness zoo run
+        found[name] = command
+        for sub_name, sub in getattr(command, "commands", {}).items():
+            walk(f"{name} {sub_name}", sub)
+
+    walk(prog, typer.main.get_command(app))
     return {
         name: [
             param.opts[0] if param.param_type_name == "option" else param.name
