@@ -167,9 +167,11 @@ def _ran(answer: subprocess.CompletedProcess[str], run_dir: Path) -> list[dict]:
     part: every lane as expected, or differing only in time (late, early, out of order),
     with every part delivered once. Time is the pool and ownbots suites' to judge; here
     other test sets load the machine, and a part late for the machine's sake says
-    nothing about the install. (Beside `stress-ng --cpu 2`, the Django bot's gevent lane
-    once had part 1 judged 0.07 s early, as CI once judged it in the ownbots set: why is
-    not yet known.)"""
+    nothing about the install. (The Django bot's gevent lane has had part 1 judged 0.05 to
+    0.07 s early three times: beside `stress-ng --cpu 2`, in CI's ownbots set, and in CI
+    here, in the team's test below when it still judged time. Why is not yet known: a
+    gevent timer started after a 0.2 s burst without a switch fired on time in isolation.
+    So the team's test below judges delivery, every part once, as `_ran` does.)"""
     assert answer.returncode in (0, 1), _said(answer)
     results = _results(run_dir)
     assert results["complete"], _said(answer)
@@ -196,7 +198,7 @@ def test_the_main_job_and_the_bots_own_scenario_run_from_the_install(team: Team)
 
 TEAM_TEST = """
 import pytest
-from harness.expect import assert_as_expected, assert_delivered
+from harness.expect import assert_delivered
 
 
 def test_a_shipped_scenario(stagger_run):
@@ -206,7 +208,9 @@ def test_a_shipped_scenario(stagger_run):
 
 @pytest.mark.stagger(scenario="scenarios/django-pools.toml", pools=["gevent"], time_scale=0.5)
 def test_our_own_scenario(stagger_outcome):
-    assert_as_expected(stagger_outcome, "gevent")
+    assert stagger_outcome.results.complete
+    lane = stagger_outcome.lane("gevent")
+    assert (lane.delivered, lane.duplicated) == (lane.expected_messages, 0)
 """
 
 
