@@ -5,7 +5,10 @@ update the report (and the findings on faults in docs/) with the release that fi
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,12 +28,21 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 @pytest.mark.parametrize("pool", ["solo", "prefork", "threads"])
 def test_the_worker_exits_with_the_attribute_error(pool: str) -> None:
     assert shutil.which("redis-server"), "the reproduction needs redis-server on PATH"
-    done = subprocess.run(
+    # In a session of its own, so that a timeout takes the worker and redis-server the
+    # script started with it, not only the script.
+    script = subprocess.Popen(
         [sys.executable, str(REPRO), pool],
-        capture_output=True,
-        text=True,
-        timeout=100,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
     )
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "reproduced: the worker exited" in done.stdout
+    try:
+        said, _ = script.communicate(timeout=100)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(script.pid, signal.SIGKILL)
+        script.wait()
+    assert script.returncode == 1, said
+    assert "reproduced: the worker exited" in said

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -58,12 +59,20 @@ def start_redis(port: int) -> subprocess.Popen[bytes]:
             return False
         return True
 
-    wait_until(answers, 10, "redis-server answering")
+    try:
+        wait_until(answers, 10, "redis-server answering")
+    except SystemExit:
+        server.kill()
+        server.wait()
+        raise
     return server
 
 
 def main() -> int:
     pool = sys.argv[1] if len(sys.argv) > 1 else "threads"
+    # SIGTERM (a timeout, a CI runner) ends the script through its `finally`: the worker and
+    # redis-server it started go with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     if not shutil.which("redis-server"):
         sys.exit("set-up failed: redis-server is not on PATH")
     port = free_port()
@@ -98,8 +107,12 @@ def main() -> int:
         print(f"not reproduced: the worker {'exited' if code is not None else 'kept running'}")
         return 0
     finally:
-        worker.kill()
-        worker.wait()
+        worker.terminate()  # a warm stop, so a prefork worker takes its children with it
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
         server.kill()
         server.wait()
 
