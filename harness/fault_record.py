@@ -52,6 +52,16 @@ class FaultRecord(BaseModel):
     pids: list[int] | None = Field(default=None, description="thaw-worker: the workers thawed.")
     exit_code: int | None = Field(default=None, description="The stopped worker's.")
     down_s: float | None = Field(default=None, description="Broker faults: how long it was down.")
+    in_effect_from: float | None = Field(
+        default=None,
+        description="api-*: when the mock surely had the window's behaviours (it had "
+        "answered the switch); sends between begun_at and this may have met either.",
+    )
+    in_effect_until: float | None = Field(
+        default=None,
+        description="api-*: the last moment the mock surely still had them (the switch "
+        "back had not been asked yet).",
+    )
     connections: int | None = Field(
         default=None, description="net-*: connections the proxy had accepted by the window's end."
     )

@@ -47,6 +47,8 @@ class Outcome(TypedDict, total=False):
     pids: list[int]
     exit_code: int | None
     down_s: float
+    in_effect_from: float
+    in_effect_until: float
     connections: int
     cancelled: bool
     error: str
@@ -340,8 +342,10 @@ class Nemesis:
                 if fault.pair_rate is not None:
                     sections["pair_rate"] = fault.pair_rate.model_dump(mode="json")
             admin.patch_behaviours(sections)
+            in_effect_from = time.time()
             try:
                 self._cancelled.wait(fault.duration_s)
             finally:  # switched back even when the run stops: the mock stops next anyway
+                in_effect_until = time.time()
                 admin.patch_behaviours({name: before[name] for name in sections})
-        return {}
+        return {"in_effect_from": in_effect_from, "in_effect_until": in_effect_until}
