@@ -74,6 +74,13 @@ class Zoo(Strict):
         "mitigates it): expected to pass, or to fail only for another stated reason. Each a "
         "lane of the scenario, none also a bug lane.",
     )
+    varies: dict[str, Text] = Field(
+        default_factory=dict,
+        description="Bug lanes whose bug did not show in every run tried, each with how "
+        "often it did and what came instead (lane name = 'text'). Such a lane shows the "
+        "bug or recovers (every part sent exactly once, late allowed); the zoo test "
+        "accepts either, and at least one bug lane must stay outside `varies`.",
+    )
     fixed_by: Text | None = Field(
         default=None,
         description="What fixes it: a release ('celery 5.6.3 (celery/celery#10151)') or a "
@@ -93,6 +100,13 @@ class Zoo(Strict):
         both = sorted(set(self.bug_lanes) & set(self.fix_lanes))
         if both:
             raise ValueError(f"lanes {both} are both bug_lanes and fix_lanes")
+        stray = sorted(set(self.varies) - set(self.bug_lanes))
+        if stray:
+            raise ValueError(f"zoo.varies: {stray} are not bug_lanes; bug_lanes: {self.bug_lanes}")
+        if self.varies and set(self.bug_lanes) <= set(self.varies):
+            raise ValueError(
+                "zoo.varies names every bug lane: at least one must show the bug in every run"
+            )
         return self
 
     def only(self, names: set[str]) -> Zoo | None:
@@ -102,7 +116,8 @@ class Zoo(Strict):
         if not bug:
             return None
         fix = [lane for lane in self.fix_lanes if lane in names]
-        return self.model_copy(update={"bug_lanes": bug, "fix_lanes": fix})
+        varies = {lane: text for lane, text in self.varies.items() if lane in names}
+        return self.model_copy(update={"bug_lanes": bug, "fix_lanes": fix, "varies": varies})
 
     def role(self, lane: str) -> Literal["bug", "fix"] | None:
         """Whether the lane shows the bug, the fix, or neither."""

@@ -71,6 +71,8 @@ def test_a_valid_table_reads_with_each_lane_s_role() -> None:
         ({"tried": ""}, "tried"),
         ({"affects": {"releases": ["x"], "pools": ["nope"], "brokers": ["valkey"]}}, "pools"),
         ({"colour": "red"}, "colour"),
+        ({"varies": {"fix": "1 of 2 runs"}}, "zoo.varies: ['fix'] are not bug_lanes"),
+        ({"varies": {"bug": "1 of 2 runs"}}, "at least one must show the bug in every run"),
     ],
 )
 def test_a_wrong_table_is_refused_naming_the_field(change: dict[str, Any], said: str) -> None:
@@ -81,6 +83,18 @@ def test_a_wrong_table_is_refused_naming_the_field(change: dict[str, Any], said:
 def test_an_entry_not_reproduced_may_expect_its_bug_lanes_to_pass() -> None:
     data = scenario(status="not reproduced", bug_lanes=["other"], fix_lanes=[])
     assert validate_scenario(data, "zoo.toml").zoo is not None
+
+
+def test_a_bug_lane_may_vary_beside_one_that_does_not() -> None:
+    data = scenario(
+        bug_lanes=["bug", "other"],
+        varies={"other": "the bug in 1 of 2 runs; in the other every part once"},
+    )
+    data["lanes"][2] |= {"expect": "fail", "because": ["duplicated"]}
+    read = validate_scenario(data, "zoo.toml")
+    assert read.zoo is not None
+    assert list(read.zoo.varies) == ["other"]
+    assert read.only(["bug", "fix"]).zoo.varies == {}  # type: ignore[union-attr]
 
 
 def test_picking_lanes_keeps_the_table_s_own_and_drops_it_without_a_bug_lane() -> None:

@@ -1,7 +1,9 @@
 """The bug zoo as regression tests: each entry's scenario run on a real stack, once per
 session, and each of its lanes judged by its role: a bug lane shows the bug (it fails
 with every reason the entry names), a fix lane shows the fix (it passes, or fails for
-none of them), and every lane reaches the verdict its scenario expects.
+none of them), and every lane reaches the verdict its scenario expects. A bug lane the
+entry says varies (`zoo.varies`, with how often) shows the bug or recovers: every part
+sent exactly once.
 
 Entries run at half their length, or at their `min_time_scale` where a broker's own
 timer (kombu's restore sweep) decides the outcome and does not scale.
@@ -45,6 +47,12 @@ def test_each_lane_shows_the_bug_or_the_fix(
     assert zoo is not None
     result = outcome.lane(lane)
     shown = lane_outcome(zoo, result, outcome.results.complete)
+    if lane in zoo.varies and shown == "not reproduced":
+        # The other outcome its runs came to (`zoo.varies` says how often): recovered,
+        # every part sent exactly once.
+        counts = (result.delivered, result.missing, result.duplicated)
+        assert counts == (result.expected_messages, 0, 0), (counts, result.reasons)
+        return
     wanted = {"bug": "reproduced" if zoo.status == "reproduced" else "not reproduced"}
     assert shown == wanted.get(zoo.role(lane) or "", "fixed"), (shown, result.reasons)
     assert_as_expected(outcome, lane)
