@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from harness import cli
@@ -195,3 +196,18 @@ def test_the_committed_zoo_report_links_the_runs_it_holds() -> None:
         assert (zoo / link / "report.html").is_file()
         assert read_results(zoo / link).as_expected, link
     assert {s.zoo.id for s, _ in zoo_entries() if s.zoo is not None} <= links
+
+
+def test_the_github_workflow_runs_every_entry_as_a_job_of_its_matrix(
+    pytestconfig: pytest.Config,
+) -> None:
+    """One job per entry: an entry added without its job would never run there."""
+    workflow = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "zoo.yml"
+    jobs = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"]
+    listed = jobs["entry"]["strategy"]["matrix"]["entry"]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == {scenario.zoo.id for scenario, _ in zoo_entries() if scenario.zoo}
+    commands = " ".join(step.get("run", "") for step in jobs["entry"]["steps"])
+    assert 'pytest -m zoo -k "${{ matrix.entry }}"' in commands
+    for option in re.findall(r"--stagger-[a-z-]+", commands):
+        pytestconfig.getoption(option)  # ValueError for an option no plugin registered
