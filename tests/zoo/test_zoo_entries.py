@@ -25,15 +25,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.zoo, pytest.mark.timeout(600)
 
 SCALE = 0.5
 ENTRIES = {scenario.zoo.id: (scenario, path) for scenario, path in zoo_entries() if scenario.zoo}
-LANES = [
-    (entry, lane)
-    for entry, (scenario, _) in ENTRIES.items()
-    for lane in [*scenario.zoo.bug_lanes, *scenario.zoo.fix_lanes]  # type: ignore[union-attr]
-]
 
 
 def scale_of(scenario: Scenario) -> float:
     return max(SCALE, scenario.min_time_scale or 0.0)
+
+
+# Entries at full length also carry `zoo_full`, so CI can run them in a lane of their own.
+LANES = [
+    pytest.param(entry, lane, marks=[pytest.mark.zoo_full] if scale_of(scenario) >= 1 else [])
+    for entry, (scenario, _) in ENTRIES.items()
+    for lane in [*scenario.zoo.bug_lanes, *scenario.zoo.fix_lanes]  # type: ignore[union-attr]
+]
 
 
 @pytest.mark.parametrize(("entry", "lane"), LANES)
