@@ -13,7 +13,8 @@ from .worker_events import WorkerEvents
 
 
 def celery_config(settings: BotSettings) -> dict[str, object]:
-    """Celery settings as production sets them; pool and concurrency only when configured."""
+    """Celery settings as production sets them; pool, concurrency, queue and exchange type and
+    channel-error retry only when configured (Celery's own defaults otherwise)."""
     transport: dict[str, object] = {"visibility_timeout": settings.celery_broker_visibility_timeout}
     if settings.celery_broker_global_keyprefix:
         transport["global_keyprefix"] = settings.celery_broker_global_keyprefix
@@ -34,6 +35,12 @@ def celery_config(settings: BotSettings) -> dict[str, object]:
         config["worker_pool"] = settings.celery_worker_pool
     if settings.celery_worker_concurrency is not None:
         config["worker_concurrency"] = settings.celery_worker_concurrency
+    if settings.celery_task_default_queue_type is not None:
+        config["task_default_queue_type"] = settings.celery_task_default_queue_type
+    if settings.celery_task_default_exchange_type is not None:
+        config["task_default_exchange_type"] = settings.celery_task_default_exchange_type
+    if settings.celery_broker_channel_error_retry:
+        config["broker_channel_error_retry"] = True
     return config
 
 

@@ -69,6 +69,15 @@ class BotSettings(BaseSettings):
     celery_timezone: str = "UTC"
     celery_enable_utc: bool = True
     celery_task_queue: Annotated[str, Field(min_length=1)] = "celery"
+    # Set only when configured (Celery's defaults otherwise): quorum queues on RabbitMQ, and
+    # a topic exchange, turn on Celery's native delayed delivery (Celery 5.5+).
+    celery_task_default_queue_type: Annotated[
+        Literal["classic", "quorum"] | None, BeforeValidator(_none_words)
+    ] = None
+    celery_task_default_exchange_type: Annotated[
+        Literal["direct", "topic"] | None, BeforeValidator(_none_words)
+    ] = None
+    celery_broker_channel_error_retry: bool = False
 
     # The send task.
     send_rate_limit: str | None = None

@@ -67,6 +67,10 @@ def settings_error(**env: str) -> list[str]:
         ("CELERY_ENABLE_UTC", "false", False),
         ("CELERY_TIMEZONE", "Europe/London", "Europe/London"),
         ("CELERY_TASK_QUEUE", "stagger-threads", "stagger-threads"),
+        ("CELERY_TASK_DEFAULT_QUEUE_TYPE", "quorum", "quorum"),
+        ("CELERY_TASK_DEFAULT_QUEUE_TYPE", "none", None),
+        ("CELERY_TASK_DEFAULT_EXCHANGE_TYPE", "topic", "topic"),
+        ("CELERY_BROKER_CHANNEL_ERROR_RETRY", "true", True),
         ("CELERY_BROKER_URL", "rediss://broker.example:6380/2", "rediss://broker.example:6380/2"),
         ("CELERY_BROKER_GLOBAL_KEYPREFIX", "lane-1:", "lane-1:"),
         ("CELERY_BROKER_VISIBILITY_TIMEOUT", "43200", 43200.0),
@@ -170,6 +174,8 @@ BAD_VALUES: list[Any] = [
     ("SEND_MAX_RETRIES", "-1", "greater than or equal to 0"),
     ("CELERY_WORKER_CONCURRENCY", "many", "a valid integer"),
     ("CELERY_TASK_ACKS_LATE", "perhaps", "a valid boolean"),
+    ("CELERY_TASK_DEFAULT_QUEUE_TYPE", "stream", "'classic' or 'quorum'"),
+    ("CELERY_TASK_DEFAULT_EXCHANGE_TYPE", "fanout", "'direct' or 'topic'"),
     ("WHATSAPP_READ_TIMEOUT_S", "0", "greater than 0"),
     ("WHATSAPP_CONNECT_TIMEOUT_S", "soon", "a valid number"),
 ]
@@ -294,9 +300,22 @@ def test_celery_config_of_a_configured_lane() -> None:
     [
         ({"CELERY_WORKER_POOL": "solo"}, {"worker_pool": "solo"}, "worker_concurrency"),
         ({"CELERY_WORKER_CONCURRENCY": "3"}, {"worker_concurrency": 3}, "worker_pool"),
+        (
+            {
+                "CELERY_TASK_DEFAULT_QUEUE_TYPE": "quorum",
+                "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": "topic",
+            },
+            {"task_default_queue_type": "quorum", "task_default_exchange_type": "topic"},
+            "broker_channel_error_retry",
+        ),
+        (
+            {"CELERY_BROKER_CHANNEL_ERROR_RETRY": "true"},
+            {"broker_channel_error_retry": True},
+            "task_default_queue_type",
+        ),
     ],
 )
-def test_pool_and_concurrency_are_set_only_when_configured(
+def test_optional_celery_settings_are_set_only_when_configured(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], present: dict[str, object], absent: str
 ) -> None:
     for name, value in env.items():
