@@ -26,6 +26,9 @@ def celery_config(settings: BotSettings) -> dict[str, object]:
         "task_default_queue": settings.celery_task_queue,
         "task_acks_late": settings.celery_task_acks_late,
         "task_reject_on_worker_lost": settings.celery_task_reject_on_worker_lost,
+        "worker_cancel_long_running_tasks_on_connection_loss": (
+            settings.celery_worker_cancel_long_running_tasks_on_connection_loss
+        ),
         "worker_prefetch_multiplier": settings.celery_worker_prefetch_multiplier,
         "worker_disable_rate_limits": settings.celery_worker_disable_rate_limits,
         "timezone": settings.celery_timezone,

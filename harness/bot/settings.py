@@ -65,6 +65,11 @@ class BotSettings(BaseSettings):
     celery_worker_prefetch_multiplier: Annotated[int, Field(ge=0)] = 4
     celery_task_acks_late: bool = False
     celery_task_reject_on_worker_lost: bool = False
+    celery_worker_cancel_long_running_tasks_on_connection_loss: bool = Field(
+        default=False,
+        description="Celery 5.1+: on a lost broker connection, cancel the running tasks "
+        "with late acknowledgement (their message is redelivered anyway); Celery's default.",
+    )
     celery_worker_disable_rate_limits: bool = False
     celery_timezone: str = "UTC"
     celery_enable_utc: bool = True
