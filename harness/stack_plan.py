@@ -20,6 +20,7 @@ def stack_spec(scenario: Scenario, broker_url: str | None = None) -> StackSpec:
                 env=lane.env,
                 broker=lane.broker,
                 broker_url=lane.broker_url,
+                broker_db=lane.broker_db,
                 pins=lane.pins,
                 external=lane.external,
             )

@@ -32,6 +32,25 @@ def check_broker(broker: BrokerKind, url: str | None) -> None:
         )
 
 
+# The databases a lane's broker_db may name: Valkey's 16 but 0, as the harness gives lanes.
+BROKER_DBS = range(1, 16)
+
+
+def check_broker_db(broker: BrokerKind, db: int | None) -> None:
+    """A lane names a database of the embedded Valkey only: a redis lane's is in its URL."""
+    if db is None or broker == "valkey":
+        return
+    if broker == "redis":
+        raise ValueError(
+            "broker_db: a redis lane names its database in broker_url "
+            f"(redis://host:6379/{db}); broker_db picks one of the embedded Valkey's"
+        )
+    raise ValueError(
+        f"broker_db: broker {broker!r} is not a Redis; broker_db picks a database of the "
+        "embedded Valkey (broker = 'valkey')"
+    )
+
+
 class RabbitSettings(Strict):
     """Settings of the RabbitMQ node the harness starts (a given URL keeps its own)."""
 

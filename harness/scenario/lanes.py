@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from ..bot.settings import Pool
-from .brokers import BrokerKind, check_broker
+from .brokers import BROKER_DBS, BrokerKind, check_broker, check_broker_db
 from .external import External
 from .settings import Settings, settings_env
 from .strict import Strict
@@ -74,6 +74,14 @@ class LaneScenario(Strict):
         description="The broker's URL. `redis`: required (redis:// or rediss://); `rabbitmq`: "
         "optional (unset: a node of the harness's own); `valkey`: not allowed.",
     )
+    broker_db: Annotated[int, Field(ge=BROKER_DBS.start, le=BROKER_DBS.stop - 1)] | None = Field(
+        default=None,
+        description="The lane's database of the embedded Valkey, 1 to 15 (unset: one of its "
+        "own). Lanes naming the same one share it, as two apps on one Redis database do: "
+        "each keeps its own queue, while kombu's keys (the `unacked` hash and index, the "
+        "restore mutex) are one for all. Only with broker = 'valkey' (a redis lane's "
+        "database is in its broker_url), and not with --broker-url.",
+    )
     celery: Version | None = Field(
         default=None,
         description="This lane's Celery release, an exact version such as '5.3.6' (unset: "
@@ -128,6 +136,16 @@ class LaneScenario(Strict):
             except ValueError as exc:
                 raise ValueError(str(exc).removeprefix("broker_url: ")) from None
         return url
+
+    @field_validator("broker_db")
+    @classmethod
+    def _broker_db(cls, db: int | None, info: ValidationInfo) -> int | None:
+        if "broker" in info.data:  # else the broker itself is wrong, and said so
+            try:
+                check_broker_db(info.data["broker"], db)
+            except ValueError as exc:
+                raise ValueError(str(exc).removeprefix("broker_db: ")) from None
+        return db
 
     @model_validator(mode="after")
     def _external_settings(self) -> LaneScenario:

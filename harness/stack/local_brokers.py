@@ -66,14 +66,21 @@ class LocalBrokers:
         return versions
 
     def store_url(self, index: int) -> str:
-        """The lane's database of the embedded Valkey, or the shared external Redis."""
+        """The lane's database of the embedded Valkey (its own, or the one its broker_db
+        names), or the shared external Redis."""
         assert self.valkey is not None
-        return self.valkey.url if self.spec.broker_url else self.valkey.url_for_db(index + 1)
+        if self.spec.broker_url:
+            return self.valkey.url
+        db = self.spec.databases()[index]
+        assert db is not None  # the spec refuses lanes left without one
+        return self.valkey.url_for_db(db)
 
     def connection(self, index: int, lane: LaneSpec, run_id: str) -> tuple[dict[str, str], str]:
         """How the lane reaches its broker and store (environment), and its queue.
 
-        Lanes sharing a Redis database keep apart by key prefix (the bot's and kombu's);
+        Lanes sharing an external Redis database keep apart by key prefix (the bot's and
+        kombu's); lanes sharing a database of the embedded Valkey by their broker_db keep
+        apart by queue and the bot's prefix only, so kombu's own keys are shared;
         lanes sharing a RabbitMQ keep apart by queue (with the run in its name on a
         broker the harness does not own). On RabbitMQ the outbox and events stay in a
         Redis: the lane's database of the embedded Valkey.

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mock_meta_api.config import Behaviours, describe_validation_error
 
 from ..bot.settings import BotSettings, Pool, SettingsError, load_settings
-from ..scenario.brokers import BrokerKind, RabbitSettings, check_broker
+from ..scenario.brokers import BROKER_DBS, BrokerKind, RabbitSettings, check_broker, check_broker_db
 from ..scenario.external import External
 from ..scenario.lanes import check_unique_lanes
 from ..scenario.settings import SETTING_NAMES, checked_env
@@ -56,6 +56,11 @@ class LaneSpec(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     broker: BrokerKind = "valkey"
     broker_url: str | None = None
+    broker_db: Annotated[int, Field(ge=BROKER_DBS.start, le=BROKER_DBS.stop - 1)] | None = Field(
+        default=None,
+        description="Its database of the embedded Valkey, shared with the lanes naming the "
+        "same (unset: one of its own).",
+    )
     python: Path | None = None
     pins: dict[str, str] = Field(default_factory=dict)
     external: External | None = Field(
@@ -70,6 +75,7 @@ class LaneSpec(_Strict):
     @model_validator(mode="after")
     def _broker(self) -> LaneSpec:
         check_broker(self.broker, self.broker_url)
+        check_broker_db(self.broker, self.broker_db)
         return self
 
     @property
@@ -118,12 +124,34 @@ class StackSpec(_Strict):
             raise ValueError(
                 f"the embedded broker has room for {MAX_EMBEDDED_LANES} lanes, got {len(embedded)}"
             )
+        named = [lane.name for lane in self.lanes if lane.broker_db is not None]
+        if named and self.broker_url is not None:
+            raise ValueError(
+                f"lanes {named} name a database of the embedded Valkey (broker_db), but the "
+                "run is on an external Redis (--broker-url), where lanes share its database "
+                "apart by key prefix"
+            )
+        dbs = zip(self.lanes, self.databases(), strict=True)
+        short = [lane.name for lane, db in dbs if lane.embedded_db and db is None]
+        if self.broker_url is None and short:
+            raise ValueError(
+                f"the embedded broker has {len(BROKER_DBS)} databases for lanes: "
+                f"{short} get none beside those named by broker_db"
+            )
         for lane in self.lanes:  # bad values fail here, before any process starts
             try:
                 settings_from_env(self.bot_env | lane.env)
             except SettingsError as exc:
                 raise ValueError(f"lane {lane.name}: {exc}") from None
         return self
+
+    def databases(self) -> list[int | None]:
+        """Each lane's database of the embedded Valkey, by index: the one its broker_db
+        names, else the lowest no lane names, in the lanes' order (lane i gets i + 1 when
+        none names one). None: no database is left for it."""
+        named = {lane.broker_db for lane in self.lanes}
+        free = iter([db for db in BROKER_DBS if db not in named])
+        return [lane.broker_db or next(free, None) for lane in self.lanes]
 
     @classmethod
     def of_pools(cls, *pools: Pool, **options: Any) -> StackSpec:

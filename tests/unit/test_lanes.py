@@ -17,7 +17,8 @@ from harness.bot.worker_events import pool_name
 from harness.run import stack_spec
 from harness.scenario import ScenarioError, load_scenario, parse_scenario
 from harness.stack import envs
-from harness.stack.broker import free_port
+from harness.stack.broker import Broker, free_port
+from harness.stack.local_brokers import LocalBrokers
 from harness.stack.prepare import LaneError, prepare
 from harness.stack.rabbitmq import node_config
 from harness.stack.spec import LaneSpec, StackSpec
@@ -50,6 +51,17 @@ pool = "solo"
             'broker = "rabbitmq"\nbroker_url = "redis://127.0.0.1:6379/1"',
             "lanes.0.broker_url: broker 'rabbitmq' takes an amqp:// URL",
         ),
+        ("broker_db = 0", "lanes.0.broker_db: Input should be greater than or equal to 1"),
+        ("broker_db = 16", "lanes.0.broker_db: Input should be less than or equal to 15"),
+        (
+            'broker = "redis"\nbroker_url = "redis://127.0.0.1:6379/1"\nbroker_db = 3',
+            "lanes.0.broker_db: a redis lane names its database in broker_url "
+            "(redis://host:6379/3)",
+        ),
+        (
+            'broker = "rabbitmq"\nbroker_db = 3',
+            "lanes.0.broker_db: broker 'rabbitmq' is not a Redis",
+        ),
         ('celery = "latest"', "lanes.0.celery: must be an exact version such as '5.3.6'"),
         ('kombu = ">=5.3"', "lanes.0.kombu: must be an exact version"),
         ('packages = { kombu = "5.3.4" }', "set kombu with the lane's own `kombu` field"),
@@ -77,6 +89,31 @@ def test_a_lane_pins_its_release_and_names_its_broker() -> None:
     assert spec.lanes[0].pins == lane.pins
     # RabbitMQ's timers are durations: they scale with the run.
     assert (spec.rabbitmq.consumer_timeout_s, spec.rabbitmq.check_interval_s) == (30.0, 5.0)
+
+
+def test_lanes_naming_one_database_share_it_each_on_its_own_queue(tmp_path: Path) -> None:
+    """Two apps on one Redis database: one URL, no key prefix for kombu (its unacked hash
+    and index are shared), each lane's own queue and bot prefix; the other lanes keep a
+    database of their own, past the one named."""
+    scenario = parse_scenario(
+        BASE
+        + "broker_db = 1\n"
+        + '[[lanes]]\nname = "other"\npool = "solo"\n'
+        + '[[lanes]]\nname = "same"\npool = "threads"\nbroker_db = 1\n',
+        "lanes.toml",
+    )
+    spec = stack_spec(scenario)
+    assert [lane.broker_db for lane in spec.lanes] == [1, None, 1]
+    assert spec.databases() == [1, 2, 1]
+    brokers = LocalBrokers(spec, tmp_path, lambda name, process: None)
+    brokers.valkey = Broker("redis://127.0.0.1:6379")
+    (solo, solo_queue), (other, _), (same, same_queue) = (
+        brokers.connection(i, lane, "run") for i, lane in enumerate(spec.lanes)
+    )
+    assert solo["CELERY_BROKER_URL"] == same["CELERY_BROKER_URL"] == "redis://127.0.0.1:6379/1"
+    assert other["CELERY_BROKER_URL"] == "redis://127.0.0.1:6379/2"
+    assert "CELERY_BROKER_GLOBAL_KEYPREFIX" not in solo | same
+    assert (solo_queue, same_queue) == ("stagger-solo", "stagger-same")
 
 
 def test_the_shipped_broker_and_release_scenarios_name_their_lanes() -> None:

@@ -91,6 +91,59 @@ def test_other_variables_pass_through_to_the_processes() -> None:
     assert lane.env == {"GEVENT_RESOLVER": "ares", "TZ": "UTC"}
 
 
+@pytest.mark.parametrize(
+    ("named", "expected"),
+    [
+        ([None, None, None], [1, 2, 3]),
+        ([None, 5, None, 5], [1, 5, 2, 5]),
+        ([None, 1, None], [2, 1, 3]),
+    ],
+)
+def test_lanes_share_the_database_they_name_and_the_others_keep_their_own(
+    named: list[int | None], expected: list[int]
+) -> None:
+    lanes = [LaneSpec(name=f"l{i}", pool="solo", broker_db=db) for i, db in enumerate(named)]
+    assert StackSpec(lanes=lanes).databases() == expected
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: StackSpec(
+                lanes=[LaneSpec(name="a", pool="solo", broker_db=3)],
+                broker_url="redis://127.0.0.1:6379/0",
+            ),
+            "lanes ['a'] name a database of the embedded Valkey (broker_db), but the run is "
+            "on an external Redis (--broker-url)",
+        ),
+        (
+            lambda: StackSpec(
+                lanes=[
+                    *(
+                        LaneSpec(
+                            name=f"r{i}", pool="solo", broker="redis", broker_url="redis://h/0"
+                        )
+                        for i in range(MAX_EMBEDDED_LANES)
+                    ),
+                    LaneSpec(name="v", pool="solo"),
+                ]
+            ),
+            "the embedded broker has 15 databases for lanes: ['v'] get none",
+        ),
+        (
+            lambda: LaneSpec(name="a", pool="solo", broker="rabbitmq", broker_db=2),
+            "broker_db: broker 'rabbitmq' is not a Redis",
+        ),
+        (lambda: LaneSpec(name="a", pool="solo", broker_db=16), "less than or equal to 15"),
+    ],
+)
+def test_a_database_no_lane_can_have_is_refused(build: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        build()
+    assert message in str(raised.value)
+
+
 def test_an_external_broker_has_no_lane_limit() -> None:
     lanes = [LaneSpec(name=f"l{i}", pool="solo") for i in range(MAX_EMBEDDED_LANES + 1)]
     assert len(StackSpec(lanes=lanes, broker_url="redis://127.0.0.1:6379/0").lanes) == 16
