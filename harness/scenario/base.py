@@ -105,8 +105,8 @@ class Scenario(Strict):
     min_time_scale: Annotated[float, Field(gt=0, le=100)] | None = Field(
         default=None,
         description="The least time scale whose verdicts hold (above 0, at most 100; unset: "
-        "none), for a scenario that a broker's own timer, which does not scale (Redis's "
-        "restore sweep), decides. A smaller scale is refused.",
+        "none), for a scenario that a timer or a restart which does not scale decides (Redis's "
+        "restore sweep, Celery's reconnect, a worker's restart). A smaller scale is refused.",
     )
     flow: Flow = Field(
         default_factory=Flow,

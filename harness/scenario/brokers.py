@@ -34,6 +34,7 @@ def check_broker(broker: BrokerKind, url: str | None) -> None:
 
 # The databases a lane's broker_db may name: Valkey's 16 but 0, as the harness gives lanes.
 BROKER_DBS = range(1, 16)
+BrokerDb = Annotated[int, Field(ge=BROKER_DBS.start, le=BROKER_DBS.stop - 1)]
 
 
 def check_broker_db(broker: BrokerKind, db: int | None) -> None:

@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from ..bot.settings import Pool
-from .brokers import BROKER_DBS, BrokerKind, check_broker, check_broker_db
+from .brokers import BrokerDb, BrokerKind, check_broker, check_broker_db
 from .external import External
 from .settings import Settings, settings_env
 from .strict import Strict
@@ -74,7 +74,7 @@ class LaneScenario(Strict):
         description="The broker's URL. `redis`: required (redis:// or rediss://); `rabbitmq`: "
         "optional (unset: a node of the harness's own); `valkey`: not allowed.",
     )
-    broker_db: Annotated[int, Field(ge=BROKER_DBS.start, le=BROKER_DBS.stop - 1)] | None = Field(
+    broker_db: BrokerDb | None = Field(
         default=None,
         description="The lane's database of the embedded Valkey, 1 to 15 (unset: one of its "
         "own). Lanes naming the same one share it, as two apps on one Redis database do: "

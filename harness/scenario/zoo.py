@@ -100,6 +100,11 @@ class Zoo(Strict):
         both = sorted(set(self.bug_lanes) & set(self.fix_lanes))
         if both:
             raise ValueError(f"lanes {both} are both bug_lanes and fix_lanes")
+        if self.varies and self.status != "reproduced":
+            raise ValueError(
+                "zoo.varies: only a reproduced entry names bug lanes that showed the bug in "
+                "some runs; this one is 'not reproduced' (say what came in `tried`)"
+            )
         stray = sorted(set(self.varies) - set(self.bug_lanes))
         if stray:
             raise ValueError(f"zoo.varies: {stray} are not bug_lanes; bug_lanes: {self.bug_lanes}")

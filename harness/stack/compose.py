@@ -120,16 +120,12 @@ class ComposeLane(LaneCore[ComposeWorker]):
     task_events: None = None  # the replica bot writes its own events (no external lanes)
 
 
-def db_of(spec: StackSpec, index: int) -> int:
-    """The lane's database of the stack's Redis: its own, or the one its broker_db names."""
-    db = spec.databases()[index]
-    assert db is not None  # the spec refuses lanes left without one
-    return db
-
-
 def lane_env(spec: StackSpec, index: int, lane: LaneSpec, run_id: str) -> dict[str, str]:
     """The lane's environment inside the stack (as the local stack sets it; lane settings win)."""
-    base = {"LANE": lane.name, "CELERY_BROKER_URL": f"redis://broker:6379/{db_of(spec, index)}"}
+    base = {
+        "LANE": lane.name,
+        "CELERY_BROKER_URL": f"redis://broker:6379/{spec.database_of(index)}",
+    }
     return core_lane_env(spec, index, lane, run_id=run_id, api_url="http://mock:8000", base=base)
 
 
@@ -272,7 +268,7 @@ class ComposeStack(StackCore[ComposeLane]):
                 env=env,
                 settings=settings_from_env(env),
                 webhook_url=f"http://127.0.0.1:{web_port}/webhook",
-                store_url=self.broker.url_for_db(db_of(self.spec, index)),
+                store_url=self.broker.url_for_db(self.spec.database_of(index)),
                 workers=[ComposeWorker(worker, f"worker-{lane.name}", _main_pid(worker))],
             )
 

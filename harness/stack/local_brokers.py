@@ -71,9 +71,7 @@ class LocalBrokers:
         assert self.valkey is not None
         if self.spec.broker_url:
             return self.valkey.url
-        db = self.spec.databases()[index]
-        assert db is not None  # the spec refuses lanes left without one
-        return self.valkey.url_for_db(db)
+        return self.valkey.url_for_db(self.spec.database_of(index))
 
     def connection(self, index: int, lane: LaneSpec, run_id: str) -> tuple[dict[str, str], str]:
         """How the lane reaches its broker and store (environment), and its queue.

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mock_meta_api.config import Behaviours, describe_validation_error
 
 from ..bot.settings import BotSettings, Pool, SettingsError, load_settings
-from ..scenario.brokers import BROKER_DBS, BrokerKind, RabbitSettings, check_broker, check_broker_db
+from ..scenario.brokers import (
+    BROKER_DBS,
+    BrokerDb,
+    BrokerKind,
+    RabbitSettings,
+    check_broker,
+    check_broker_db,
+)
 from ..scenario.external import External
 from ..scenario.lanes import check_unique_lanes
 from ..scenario.settings import SETTING_NAMES, checked_env
@@ -56,7 +63,7 @@ class LaneSpec(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     broker: BrokerKind = "valkey"
     broker_url: str | None = None
-    broker_db: Annotated[int, Field(ge=BROKER_DBS.start, le=BROKER_DBS.stop - 1)] | None = Field(
+    broker_db: BrokerDb | None = Field(
         default=None,
         description="Its database of the embedded Valkey, shared with the lanes naming the "
         "same (unset: one of its own).",
@@ -131,13 +138,6 @@ class StackSpec(_Strict):
                 "run is on an external Redis (--broker-url), where lanes share its database "
                 "apart by key prefix"
             )
-        dbs = zip(self.lanes, self.databases(), strict=True)
-        short = [lane.name for lane, db in dbs if lane.embedded_db and db is None]
-        if self.broker_url is None and short:
-            raise ValueError(
-                f"the embedded broker has {len(BROKER_DBS)} databases for lanes: "
-                f"{short} get none beside those named by broker_db"
-            )
         for lane in self.lanes:  # bad values fail here, before any process starts
             try:
                 settings_from_env(self.bot_env | lane.env)
@@ -148,10 +148,21 @@ class StackSpec(_Strict):
     def databases(self) -> list[int | None]:
         """Each lane's database of the embedded Valkey, by index: the one its broker_db
         names, else the lowest no lane names, in the lanes' order (lane i gets i + 1 when
-        none names one). None: no database is left for it."""
+        none names one and every lane takes one). None: a lane that takes none (on an
+        external Redis). There is always one left: at most 15 lanes take one, and those
+        naming theirs leave as many free as they do not use."""
         named = {lane.broker_db for lane in self.lanes}
         free = iter([db for db in BROKER_DBS if db not in named])
-        return [lane.broker_db or next(free, None) for lane in self.lanes]
+        return [lane.broker_db or (next(free) if lane.embedded_db else None) for lane in self.lanes]
+
+    def database_of(self, index: int) -> int:
+        """The database of the embedded Valkey that lane `index` uses (it takes one)."""
+        db = self.databases()[index]
+        if db is None:
+            raise ValueError(
+                f"lane {self.lanes[index].name} takes no database of the embedded Valkey"
+            )
+        return db
 
     @classmethod
     def of_pools(cls, *pools: Pool, **options: Any) -> StackSpec:

@@ -74,6 +74,7 @@ def test_a_valid_table_reads_with_each_lane_s_role() -> None:
         ({"colour": "red"}, "colour"),
         ({"varies": {"fix": "1 of 2 runs"}}, "zoo.varies: ['fix'] are not bug_lanes"),
         ({"varies": {"bug": "1 of 2 runs"}}, "at least one must show the bug in every run"),
+        ({"varies": {"bug": "1 of 2"}, "status": "not reproduced"}, "only a reproduced entry"),
     ],
 )
 def test_a_wrong_table_is_refused_naming_the_field(change: dict[str, Any], said: str) -> None:

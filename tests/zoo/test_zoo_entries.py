@@ -5,8 +5,9 @@ none of them), and every lane reaches the verdict its scenario expects. A bug la
 entry says varies (`zoo.varies`, with how often) shows the bug or recovers: every part
 sent exactly once.
 
-Entries run at half their length, or at their `min_time_scale` where a broker's own
-timer (kombu's restore sweep) decides the outcome and does not scale.
+Entries run at half their length, or at their `min_time_scale` where a timer or a
+restart that does not scale decides the outcome (kombu's restore sweep, RabbitMQ's
+consumer_timeout check, Celery's reconnect); those also carry the `zoo_full` marker.
 """
 
 from __future__ import annotations
