@@ -149,11 +149,14 @@ class StackSpec(_Strict):
         """Each lane's database of the embedded Valkey, by index: the one its broker_db
         names, else the lowest no lane names, in the lanes' order (lane i gets i + 1 when
         none names one and every lane takes one). None: a lane that takes none (on an
-        external Redis). There is always one left: at most 15 lanes take one, and those
-        naming theirs leave as many free as they do not use."""
+        external Redis). On the embedded Valkey there is always one left: at most 15 lanes
+        take one, and those naming theirs leave as many free as they do not use."""
         named = {lane.broker_db for lane in self.lanes}
         free = iter([db for db in BROKER_DBS if db not in named])
-        return [lane.broker_db or (next(free) if lane.embedded_db else None) for lane in self.lanes]
+        return [
+            lane.broker_db or (next(free, None) if lane.embedded_db else None)
+            for lane in self.lanes
+        ]
 
     def database_of(self, index: int) -> int:
         """The database of the embedded Valkey that lane `index` uses (it takes one)."""
