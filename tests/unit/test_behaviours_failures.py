@@ -249,8 +249,10 @@ async def test_outage_window_starts_later_and_ends() -> None:
             return status == 200 and any(code == 503 for code, _ in seen)
 
         before = time.monotonic()
+        # A window of 1 s: with 0.15 s, a send stalled longer than the window in a full test
+        # run (2 of 4 runs here) stepped over it and never saw a 503.
         sections = await mock.patch_behaviours(
-            {"failures": {"outages": [{"start_s": 0.15, "duration_s": 0.15}]}}
+            {"failures": {"outages": [{"start_s": 0.15, "duration_s": 1.0}]}}
         )
         start_s = sections["failures"]["outages"][0]["start_s"]
         end_s = start_s + sections["failures"]["outages"][0]["duration_s"]
