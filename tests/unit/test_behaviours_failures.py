@@ -250,7 +250,7 @@ async def test_outage_window_starts_later_and_ends() -> None:
 
         before = time.monotonic()
         # A window of 1 s: with 0.15 s, a send stalled longer than the window in a full test
-        # run (2 of 4 runs here) stepped over it and never saw a 503.
+        # run (twice here) stepped over it and never saw a 503.
         sections = await mock.patch_behaviours(
             {"failures": {"outages": [{"start_s": 0.15, "duration_s": 1.0}]}}
         )
