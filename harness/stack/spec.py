@@ -23,7 +23,7 @@ from ..scenario.lanes import check_unique_lanes
 from ..scenario.settings import SETTING_NAMES, checked_env
 
 # Each lane of an embedded broker gets its own database; Redis and Valkey have 16 (0 is unused).
-MAX_EMBEDDED_LANES = 15
+MAX_EMBEDDED_LANES = len(BROKER_DBS)
 # Business phone number ids handed to lanes: 10654035229NNNN.
 PHONE_NUMBER_BASE = 106540352290000
 
