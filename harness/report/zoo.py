@@ -116,13 +116,55 @@ def zoo_cells(run_dirs: list[Path], out: Path) -> list[ZooCell]:
     return cells
 
 
+@dataclass(frozen=True)
+class ZooSummary:
+    """What the table's runs show, by run (each named by its link): which reproduced the
+    bug on a lane, and which of those show a release where it is fixed beside it."""
+
+    reproduced: list[str]
+    release_pairs: list[str]
+    not_reproduced: list[str]
+
+
+def _release_pair(cells: list[ZooCell]) -> bool:
+    """A lane that reproduced the bug beside one that showed it fixed on another release,
+    with the same pool and broker: the fix is the release, not a setting."""
+    return any(
+        bug.release != fix.release and (bug.pool, bug.broker) == (fix.pool, fix.broker)
+        for bug in cells
+        if bug.role == "bug" and bug.outcome == "reproduced"
+        for fix in cells
+        if fix.role == "fix" and fix.outcome == "fixed"
+    )
+
+
+def zoo_summary(cells: list[ZooCell]) -> ZooSummary:
+    """Each run's cells, said as one of reproduced (and a release pair) or not."""
+    by_run: dict[str, list[ZooCell]] = {}
+    for cell in cells:
+        by_run.setdefault(cell.link, []).append(cell)
+    reproduced = [
+        link for link, own in by_run.items() if any(c.outcome == "reproduced" for c in own)
+    ]
+    return ZooSummary(
+        reproduced=reproduced,
+        release_pairs=[link for link in reproduced if _release_pair(by_run[link])],
+        not_reproduced=[link for link in by_run if link not in reproduced],
+    )
+
+
 def write_zoo_report(run_dirs: list[Path], out: Path) -> tuple[Path, Path]:
     """zoo.md and zoo.html in `out`, with each run's report beside them."""
     if not run_dirs:
         raise ZooReportError("give at least one run directory of a zoo entry")
     out.mkdir(parents=True, exist_ok=True)
     cells = zoo_cells(run_dirs, out)
-    context = {"cells": cells, "report_md": REPORT_MD, "report_html": REPORT_HTML}
+    context = {
+        "cells": cells,
+        "summary": zoo_summary(cells),
+        "report_md": REPORT_MD,
+        "report_html": REPORT_HTML,
+    }
     markdown, html = out / ZOO_MD, out / ZOO_HTML
     write_atomic(markdown, render("zoo.md", **context))
     write_atomic(html, render("zoo.html", **context))

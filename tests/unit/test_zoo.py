@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from harness import cli
-from harness.report.zoo import lane_outcome
+from harness.report.zoo import ZooCell, lane_outcome, zoo_summary
 from harness.results import LaneResult, read_results
 from harness.scenario import Scenario, ScenarioError, validate_scenario
 from harness.scenario.zoo import tracker_label
@@ -213,3 +213,31 @@ def test_the_github_workflow_runs_every_entry_as_a_job_of_its_matrix(
     assert 'pytest -m zoo -k "${{ matrix.entry }}"' in commands
     for option in re.findall(r"--stagger-[a-z-]+", commands):
         pytestconfig.getoption(option)  # ValueError for an option no plugin registered
+
+
+def _cell(link: str, role: str, outcome: str, release: str, pool: str = "solo") -> ZooCell:
+    table = validate_scenario(scenario(), "zoo.toml").zoo
+    assert table is not None
+    return ZooCell(table, role, role, release, pool, "valkey", outcome, [], link)  # type: ignore[arg-type]
+
+
+def test_the_summary_counts_reproduced_runs_and_release_pairs() -> None:
+    """A release pair is a reproduced bug lane beside a fixed lane on another release with
+    the same pool and broker; a setting's fix (same release) or another pool is not one."""
+    summary = zoo_summary(
+        [
+            _cell("pair", "bug", "reproduced", "celery 5.6.2"),
+            _cell("pair", "fix", "fixed", "celery 5.6.3"),
+            _cell("setting", "bug", "reproduced", "celery 5.7.0"),
+            _cell("setting", "fix", "fixed", "celery 5.7.0"),
+            _cell("other-pool", "bug", "reproduced", "celery 5.6.2"),
+            _cell("other-pool", "fix", "fixed", "celery 5.6.3", pool="prefork"),
+            _cell("unfixed", "bug", "reproduced", "celery 5.6.2"),
+            _cell("unfixed", "fix", "not fixed", "celery 5.6.3"),
+            _cell("absent", "bug", "not reproduced", "celery 5.6.2"),
+            _cell("absent", "fix", "fixed", "celery 5.6.3"),
+        ]
+    )
+    assert summary.reproduced == ["pair", "setting", "other-pool", "unfixed"]
+    assert summary.release_pairs == ["pair"]
+    assert summary.not_reproduced == ["absent"]
