@@ -47,7 +47,18 @@ class FaultRecord(BaseModel):
     )
     done_at: float | None = Field(default=None, description="When it was done, or gave up.")
 
-    pid: int | None = Field(default=None, description="The worker or broker it acted on.")
+    pid: int | None = Field(
+        default=None,
+        description="The worker or broker it acted on (kill-pool-process: the pool process).",
+    )
+    worker_pid: int | None = Field(
+        default=None, description="kill-pool-process: the worker whose pool process it killed."
+    )
+    part: int | None = Field(
+        default=None,
+        description="kill-pool-process: the seq of the part the pool process was running "
+        "(None: it was idle).",
+    )
     new_pid: int | None = Field(default=None, description="The one started in its place.")
     pids: list[int] | None = Field(default=None, description="thaw-worker: the workers thawed.")
     exit_code: int | None = Field(default=None, description="The stopped worker's.")

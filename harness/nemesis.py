@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any, TypedDict
 
+import psutil
 import redis
 
 from mock_meta_api.config import ErrorAnswer, Outage
@@ -44,6 +45,8 @@ class Outcome(TypedDict, total=False):
 
     pid: int | None
     new_pid: int
+    worker_pid: int
+    part: int | None
     pids: list[int]
     exit_code: int | None
     down_s: float
@@ -77,6 +80,65 @@ def check_broker(scenario: Scenario, broker_url: str | None) -> None:
             "run on a broker at a URL, which it would not touch: drop their broker_url "
             "(or give them broker = 'valkey'), or leave the broker faults out"
         )
+
+
+def check_backend(scenario: Scenario, backend: str) -> None:
+    """kill-pool-process finds a worker's pool processes among the host's processes: on
+    the compose backend they are inside a container. Refused before anything starts."""
+    if backend == "local":
+        return
+    lanes = sorted(
+        {f.lane or "every lane" for f in scenario.faults if f.action == "kill-pool-process"}
+    )
+    if lanes:
+        raise ScenarioError(
+            f"scenario {scenario.name!r}: kill-pool-process ({', '.join(lanes)}) acts on the "
+            f"local stack's workers only, not on the {backend} backend; run it without "
+            "--backend, or leave the fault out"
+        )
+
+
+def busy_pool_process(children: list[int], events: list[dict[str, Any]]) -> tuple[int, str | None]:
+    """The pool process to kill, and the part it is running (None: it is idle).
+
+    A pool process runs one task at a time: its last `started` event with no `finished`
+    after it is the task it runs now. Of several busy, the one busy longest (the part
+    surely under way); of none, the first child.
+    """
+    running: dict[int, dict[str, Any]] = {}
+    for event in events:
+        pid = event.get("pid")
+        if event.get("event") == "started" and isinstance(pid, int):
+            running[pid] = event
+        elif event.get("event") == "finished" and isinstance(pid, int):
+            running.pop(pid, None)
+    busy = sorted((float(running[pid].get("at") or 0.0), pid) for pid in children if pid in running)
+    if busy:
+        pid = busy[0][1]
+        message_id = running[pid].get("message_id")
+        return pid, None if message_id is None else str(message_id)
+    if not children:
+        raise RuntimeError("the worker has no pool process")
+    return min(children), None
+
+
+def kill_pool_process(lane: Lane) -> Outcome:
+    """SIGKILL one pool process of the lane's oldest running worker (see `busy_pool_process`);
+    recorded with `worker_pid` (the worker, which lives on), `pid` (the child killed) and
+    `part` (the seq of the part it ran; None: it was idle)."""
+    worker = _oldest(lane)
+    try:
+        children = [child.pid for child in psutil.Process(worker.pid).children()]
+    except psutil.NoSuchProcess:
+        raise RuntimeError(f"lane {lane.name!r}: worker {worker.pid} is gone") from None
+    if not children:
+        raise RuntimeError(
+            f"lane {lane.name!r}: worker {worker.pid} has no pool process (not prefork?)"
+        )
+    pid, message_id = busy_pool_process(children, lane.store.events())
+    os.kill(pid, signal.SIGKILL)
+    seqs = {part.message_id: part.seq for part in lane.store.outbox()}
+    return {"worker_pid": worker.pid, "pid": pid, "part": seqs.get(message_id or "")}
 
 
 def signal_worker(worker: Worker, signum: signal.Signals) -> None:
@@ -265,6 +327,8 @@ class Nemesis:
             return {"pid": worker.pid}
         if fault.action == "restart-worker":
             return self._restart_worker(lane, fault)
+        if fault.action == "kill-pool-process":
+            return kill_pool_process(lane)
         worker = _oldest(lane)
         if fault.action == "kill-worker":
             worker.kill()  # as the OOM killer or a stop timeout would

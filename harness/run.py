@@ -23,7 +23,7 @@ from .evidence import Collector, Evidence
 from .history import History, MessageHistory, is_settled
 from .load.driver import LoadDriver, LoadPlan
 from .load.figures import expected_requests, load_result
-from .nemesis import Nemesis, check_broker
+from .nemesis import Nemesis, check_backend, check_broker
 from .results import (
     HISTORY,
     LaneResult,
@@ -49,6 +49,7 @@ from .workload import send_fixtures
 __all__ = [
     "Progress",
     "RunOutcome",
+    "check_backend",
     "check_broker",
     "run_scenario",
     "send_fixtures",
@@ -302,6 +303,7 @@ def run_scenario(
     that asked for the run, kept in results.json so a report says how it was made.
     """
     check_broker(scenario, broker_url)
+    check_backend(scenario, backend)
     spec = stack_spec(scenario, broker_url)
     stack = make_stack(backend, prepare(spec) if backend == "local" else spec, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,10 @@ def describe_fault(fault: FaultRecord, trigger_at: float | None) -> str:
     zero = trigger_at if trigger_at is not None else begun_at
     on_stack = "the stack" if fault.action in STACK_ACTIONS else "every lane"
     text = f"{fault.action} {fault.lane or on_stack}"
-    if fault.pid:
+    if fault.worker_pid:  # kill-pool-process: a pool process of that worker
+        running = "idle" if fault.part is None else f"running part {fault.part}"
+        text += f" (pid {fault.pid} of worker {fault.worker_pid}, {running})"
+    elif fault.pid:
         text += f" (pid {fault.pid}" + (f", then {fault.new_pid})" if fault.new_pid else ")")
     elif fault.new_pid:  # a worker restarted after the old one had exited
         text += f" (none running, then pid {fault.new_pid})"

@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from ..nemesis import check_broker
+from ..nemesis import check_backend, check_broker
 from ..results import RESULTS, read_results
 from ..run import run_scenario
 from ..scenario import Scenario, load_scenario
@@ -79,6 +79,7 @@ def run(
     if backend == "compose":
         _compose_ready(broker_url)
     check_broker(chosen, broker_url)
+    check_backend(chosen, backend)
     run_dir = new_run_dir(out, chosen.name)
     supervised(
         lambda: _judged_run(chosen, text, run_dir, broker_url, backend),

@@ -27,6 +27,19 @@ from .strict import Seconds, Strict
 from .zoo import Zoo, check_zoo_lanes
 
 
+def check_pool_processes(index: int, lane: str | None, lanes: list[LaneScenario]) -> None:
+    """kill-pool-process strikes a pool process: only prefork workers have them (solo and
+    threads run tasks in the worker itself, gevent and eventlet in greenlets)."""
+    struck = [item for item in lanes if lane in (None, item.name)]
+    others = [f"{item.name} ({item.pool})" for item in struck if item.pool != "prefork"]
+    if others:
+        which = "every lane" if lane is None else f"lane {lane!r}"
+        raise ValueError(
+            f"faults.{index}: kill-pool-process kills a pool process of a prefork worker, "
+            f"and strikes {which}; {', '.join(others)} has none: name a prefork lane"
+        )
+
+
 class Flow(Strict):
     """The fixtures flow: each recipient sends one request, answered by `messages` parts."""
 
@@ -197,6 +210,8 @@ class Scenario(Strict):
                 )
             if fault.lane is not None and fault.lane not in names:
                 raise ValueError(f"faults.{i}.lane: {fault.lane!r} is not a lane; lanes: {names}")
+            if fault.action == "kill-pool-process":
+                check_pool_processes(i, fault.lane, self.lanes)
             if fault.action.startswith("api-") and self.api.get("failures", {}).get("outages"):
                 raise ValueError(
                     f"faults.{i}.action: {fault.action} cannot be combined with "

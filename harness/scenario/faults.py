@@ -31,6 +31,7 @@ Window = Annotated[float, Field(gt=0, le=24 * 3600)]
 
 FaultAction = Literal[
     "kill-worker",
+    "kill-pool-process",
     "stop-worker",
     "start-worker",
     "restart-worker",
@@ -152,6 +153,17 @@ class KillWorker(_LaneFault):
     (or a stop timeout running out) does; the messages it holds stay unacked in the broker."""
 
     action: Literal["kill-worker"] = _action("SIGKILL the worker and its pool processes.")
+
+
+class KillPoolProcess(_LaneFault):
+    """SIGKILL one pool process of the lane's oldest running prefork worker, as the OOM
+    killer picks the child that grew: the one running a task (the one busy longest, if
+    more are), else the first, and the record says which, with the part it ran. The main
+    process lives on and forks a new child. Local stack and prefork lanes only."""
+
+    action: Literal["kill-pool-process"] = _action(
+        "SIGKILL one pool process of a prefork worker, the busy one if any."
+    )
 
 
 class _Graceful(_LaneFault):
@@ -315,6 +327,7 @@ class NetBlackhole(_NetWindow):
 
 FAULT_MODELS: dict[str, type[_AnyFault]] = {
     "kill-worker": KillWorker,
+    "kill-pool-process": KillPoolProcess,
     "stop-worker": StopWorker,
     "start-worker": StartWorker,
     "restart-worker": RestartWorker,
@@ -331,6 +344,7 @@ FAULT_MODELS: dict[str, type[_AnyFault]] = {
 }
 Fault = Annotated[
     KillWorker
+    | KillPoolProcess
     | StopWorker
     | StartWorker
     | RestartWorker

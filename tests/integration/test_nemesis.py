@@ -348,3 +348,65 @@ def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
     except DeadlineExceeded:
         return False
     return True
+
+
+# A worker with two pool processes, as a prefork worker forks them.
+POOL_WORKER = [
+    sys.executable,
+    "-c",
+    "import subprocess, sys, time\n"
+    "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])"
+    " for _ in range(2)]\n"
+    "print('worker ready', flush=True)\n"
+    "time.sleep(60)\n",
+]
+
+
+class PoolStore:
+    """Events of a pool process running part 1, and the outbox that names it."""
+
+    def __init__(self, busy_pid: int) -> None:
+        self.busy_pid = busy_pid
+
+    def events(self) -> list[dict[str, object]]:
+        return [{"event": "started", "pid": self.busy_pid, "at": 1.0, "message_id": "x-001"}]
+
+    def outbox(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(message_id=f"x-00{seq}", seq=seq) for seq in range(3)]
+
+
+def test_kill_pool_process_kills_the_busy_child_and_the_worker_lives_on() -> None:
+    """SIGKILL the pool process running a part: the record names it, its worker and the
+    part; the worker and its other pool process run on."""
+    import psutil
+
+    worker = start_server(POOL_WORKER, READY)
+    try:
+        children = [child.pid for child in psutil.Process(worker.pid).children()]
+        idle, busy = sorted(children)
+        lane = FakeLane("prefork", [worker])
+        lane.store = PoolStore(busy)  # type: ignore[attr-defined]
+        stack = SimpleNamespace(lanes={"prefork": lane})
+        text = SCENARIO.replace('name = "a"\npool = "solo"', 'name = "prefork"\npool = "prefork"')
+        faults = '[[faults]]\nat_s = 0\naction = "kill-pool-process"\nlane = "prefork"\n'
+        nemesis = Nemesis(stack, parse_scenario(text + faults, "pool.toml"))  # type: ignore[arg-type]
+
+        nemesis.start_lane("prefork")
+        wait_for(nemesis.done, timeout_s=20, interval_s=0.05, what="the kill")
+
+        (kill,) = nemesis.injected()
+        assert kill.error is None, kill
+        assert (kill.pid, kill.worker_pid, kill.part) == (busy, worker.pid, 1)
+        wait_for(
+            lambda: (
+                busy not in [child.pid for child in psutil.Process(worker.pid).children()]
+                or psutil.Process(busy).status() == psutil.STATUS_ZOMBIE
+            ),
+            timeout_s=5,
+            interval_s=0.02,
+            what="the busy child gone",
+        )
+        assert worker.alive()
+        assert psutil.Process(idle).is_running()
+    finally:
+        worker.stop(grace_s=1.0)

@@ -762,3 +762,34 @@ def test_broker_faults_are_refused_where_they_would_not_strike() -> None:
     )
     with pytest.raises(ScenarioError, match=r"lanes \['solo'\] run on a broker at a URL"):
         check_broker(parse_scenario(at_url + fault, "broker.toml"), None)
+
+
+def test_kill_pool_process_is_refused_where_no_pool_process_runs() -> None:
+    """Only prefork workers have pool processes: a fault on a solo or threads lane, or on
+    every lane when one of them is not prefork, is refused with the lanes named."""
+    prefork = VALID.replace(
+        'name = "threads"\npool = "threads"', 'name = "prefork"\npool = "prefork"'
+    )
+    fault = '\n[[faults]]\nat_s = 1\naction = "kill-pool-process"\nlane = "prefork"\n'
+    scenario = parse_scenario(prefork + fault, "pool.toml")
+    assert [f.action for f in scenario.faults_of("prefork")] == ["kill-pool-process"]
+    with pytest.raises(ScenarioError, match=r"lane 'solo'; solo \(solo\) has none"):
+        parse_scenario(prefork + fault.replace('"prefork"', '"solo"'), "pool.toml")
+    every = fault.replace('lane = "prefork"\n', "")
+    with pytest.raises(ScenarioError, match=r"strikes every lane; solo \(solo\) has none"):
+        parse_scenario(prefork + every, "pool.toml")
+
+
+def test_kill_pool_process_is_refused_on_the_compose_backend() -> None:
+    """It finds the pool processes among the host's processes: not inside a container."""
+    from harness.run import check_backend
+
+    prefork = VALID.replace('pool = "solo"', 'pool = "prefork"').replace(
+        'pool = "threads"', 'pool = "prefork"'
+    )
+    fault = '\n[[faults]]\nat_s = 1\naction = "kill-pool-process"\n'
+    scenario = parse_scenario(prefork + fault, "pool.toml")
+    check_backend(scenario, "local")
+    with pytest.raises(ScenarioError, match="local stack's workers only, not on the compose"):
+        check_backend(scenario, "compose")
+    check_backend(parse_scenario(prefork, "pool.toml"), "compose")  # no such fault: fine

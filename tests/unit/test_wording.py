@@ -25,6 +25,19 @@ pytestmark = pytest.mark.unit
             id="before-begun_at-was-recorded",
         ),
         pytest.param(
+            {"action": "kill-pool-process", "lane": "prefork", "pid": 52, "worker_pid": 50}
+            | {"part": 1, "scheduled_at": 101.0, "begun_at": 101.0, "done_at": 101.02},
+            "kill-pool-process prefork (pid 52 of worker 50, running part 1) at 1.00-1.02 s, "
+            "scheduled 1.00 s",
+            id="pool-process",
+        ),
+        pytest.param(
+            {"action": "kill-pool-process", "lane": "prefork", "pid": 51, "worker_pid": 50}
+            | {"begun_at": 101.0, "done_at": 101.02},
+            "kill-pool-process prefork (pid 51 of worker 50, idle) at 1.00-1.02 s",
+            id="pool-process-idle",
+        ),
+        pytest.param(
             {"action": "start-worker", "lane": "solo", "begun_at": 102.0, "done_at": 109.0}
             | {"error": "ServerStartError: no ready line"},
             "start-worker solo at 2.00-9.00 s: FAILED: ServerStartError: no ready line",
