@@ -31,12 +31,12 @@ Window = Annotated[float, Field(gt=0, le=24 * 3600)]
 
 FaultAction = Literal[
     "kill-worker",
-    "kill-pool-process",
     "stop-worker",
     "start-worker",
     "restart-worker",
     "freeze-worker",
     "thaw-worker",
+    "kill-pool-process",
     "api-outage",
     "api-latency",
     "api-rate-limit",
@@ -327,12 +327,12 @@ class NetBlackhole(_NetWindow):
 
 FAULT_MODELS: dict[str, type[_AnyFault]] = {
     "kill-worker": KillWorker,
-    "kill-pool-process": KillPoolProcess,
     "stop-worker": StopWorker,
     "start-worker": StartWorker,
     "restart-worker": RestartWorker,
     "freeze-worker": FreezeWorker,
     "thaw-worker": ThawWorker,
+    "kill-pool-process": KillPoolProcess,
     "api-outage": ApiOutage,
     "api-latency": ApiLatency,
     "api-rate-limit": ApiRateLimit,
@@ -344,12 +344,12 @@ FAULT_MODELS: dict[str, type[_AnyFault]] = {
 }
 Fault = Annotated[
     KillWorker
-    | KillPoolProcess
     | StopWorker
     | StartWorker
     | RestartWorker
     | FreezeWorker
     | ThawWorker
+    | KillPoolProcess
     | ApiOutage
     | ApiLatency
     | ApiRateLimit
