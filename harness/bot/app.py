@@ -13,11 +13,19 @@ from .worker_events import WorkerEvents
 
 
 def celery_config(settings: BotSettings) -> dict[str, object]:
-    """Celery settings as production sets them; pool, concurrency, queue and exchange type and
-    channel-error retry only when configured (Celery's own defaults otherwise)."""
+    """Celery settings as production sets them; pool, concurrency, queue and exchange type,
+    channel-error retry and the Redis transport's connection options only when configured
+    (Celery's and kombu's own defaults otherwise)."""
     transport: dict[str, object] = {"visibility_timeout": settings.celery_broker_visibility_timeout}
     if settings.celery_broker_global_keyprefix:
         transport["global_keyprefix"] = settings.celery_broker_global_keyprefix
+    connection_options = {
+        "socket_timeout": settings.celery_broker_socket_timeout,
+        "socket_keepalive": settings.celery_broker_socket_keepalive,
+        "health_check_interval": settings.celery_broker_health_check_interval,
+        "retry_on_timeout": settings.celery_broker_retry_on_timeout,
+    }
+    transport.update({key: value for key, value in connection_options.items() if value is not None})
     config: dict[str, object] = {
         "broker_url": settings.celery_broker_url,
         "broker_transport_options": transport,
@@ -42,6 +50,8 @@ def celery_config(settings: BotSettings) -> dict[str, object]:
         config["task_default_queue_type"] = settings.celery_task_default_queue_type
     if settings.celery_task_default_exchange_type is not None:
         config["task_default_exchange_type"] = settings.celery_task_default_exchange_type
+    if settings.celery_worker_eta_task_limit is not None:
+        config["worker_eta_task_limit"] = settings.celery_worker_eta_task_limit
     if settings.celery_broker_channel_error_retry:
         config["broker_channel_error_retry"] = True
     return config

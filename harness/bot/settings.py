@@ -56,6 +56,34 @@ class BotSettings(BaseSettings):
     bot_key_prefix: str = "bot:"
     celery_broker_global_keyprefix: str | None = None
     celery_broker_visibility_timeout: Annotated[float, Field(gt=0)] = 3600.0
+    # The Redis transport's connection options (broker_transport_options), passed only when
+    # set: kombu's own defaults otherwise (no socket timeout, no keep-alive, a 25 s health
+    # check, no retry on timeout), which it hands to redis-py explicitly.
+    celery_broker_socket_timeout: Timeout = Field(
+        default=None,
+        description="Redis transport `socket_timeout` (s): how long a command on the broker "
+        "connection may wait for the socket; unset: kombu's default, none.",
+    )
+    celery_broker_socket_keepalive: bool | None = Field(
+        default=None,
+        description="Redis transport `socket_keepalive`: TCP keep-alive on the broker "
+        "connections; unset: kombu's default (off).",
+    )
+    celery_broker_health_check_interval: Annotated[
+        Annotated[int, Field(ge=0)] | None, BeforeValidator(_none_words)
+    ] = Field(
+        default=None,
+        description="Redis transport `health_check_interval` (s): redis-py PINGs a connection "
+        "idle this long before its next command, and kombu checks its BRPOP and pub/sub "
+        "connections as often; 0 turns both off; unset: kombu's default, 25. Not scaled with "
+        "the run's time scale (a whole number of seconds).",
+    )
+    celery_broker_retry_on_timeout: bool | None = Field(
+        default=None,
+        description="Redis transport `retry_on_timeout`: redis-py retries a command, once, "
+        "after a timeout or a connection error (reconnecting first); unset: kombu's default "
+        "(off).",
+    )
 
     # Worker and task execution.
     celery_worker_pool: Annotated[Pool | None, BeforeValidator(_none_words)] = None
@@ -63,6 +91,14 @@ class BotSettings(BaseSettings):
         Annotated[int, Field(ge=1, le=10_000)] | None, BeforeValidator(_none_words)
     ] = None
     celery_worker_prefetch_multiplier: Annotated[int, Field(ge=0)] = 4
+    celery_worker_eta_task_limit: Annotated[
+        Annotated[int, Field(ge=1)] | None, BeforeValidator(_none_words)
+    ] = Field(
+        default=None,
+        description="Celery 5.5+ `worker_eta_task_limit`: the most ETA / countdown tasks a "
+        "worker holds at once; the rest wait in the broker until a held one runs. Unset: no "
+        "limit, Celery's default.",
+    )
     celery_task_acks_late: bool = False
     celery_task_reject_on_worker_lost: bool = False
     celery_worker_cancel_long_running_tasks_on_connection_loss: bool = Field(

@@ -317,6 +317,11 @@ def test_celery_config_of_a_configured_lane() -> None:
             {"broker_channel_error_retry": True},
             "task_default_queue_type",
         ),
+        (
+            {"CELERY_WORKER_ETA_TASK_LIMIT": "2"},
+            {"worker_eta_task_limit": 2},
+            "broker_channel_error_retry",
+        ),
     ],
 )
 def test_optional_celery_settings_are_set_only_when_configured(
@@ -329,6 +334,48 @@ def test_optional_celery_settings_are_set_only_when_configured(
 
     assert present.items() <= config.items()
     assert absent not in config
+
+
+def test_the_worker_holds_any_number_of_eta_tasks_unless_a_limit_is_set() -> None:
+    assert "worker_eta_task_limit" not in celery_config(load_settings())
+    assert settings_error(CELERY_WORKER_ETA_TASK_LIMIT="0")
+
+
+def test_redis_transport_connection_options_are_passed_only_when_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unset, kombu's own defaults apply (it hands them to redis-py explicitly); set, each
+    goes into broker_transport_options beside the visibility timeout."""
+    assert celery_config(load_settings())["broker_transport_options"] == {
+        "visibility_timeout": 3600.0
+    }
+    for name, value in {
+        "CELERY_BROKER_SOCKET_TIMEOUT": "30",
+        "CELERY_BROKER_SOCKET_KEEPALIVE": "true",
+        "CELERY_BROKER_HEALTH_CHECK_INTERVAL": "10",
+        "CELERY_BROKER_RETRY_ON_TIMEOUT": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    assert celery_config(load_settings())["broker_transport_options"] == {
+        "visibility_timeout": 3600.0,
+        "socket_timeout": 30.0,
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+        "retry_on_timeout": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CELERY_BROKER_SOCKET_TIMEOUT", "0"),
+        ("CELERY_BROKER_HEALTH_CHECK_INTERVAL", "-1"),
+        ("CELERY_BROKER_RETRY_ON_TIMEOUT", "maybe"),
+    ],
+)
+def test_redis_transport_connection_options_are_checked(name: str, value: str) -> None:
+    assert any(name.lower() in line.lower() for line in settings_error(**{name: value}))
 
 
 @pytest.fixture
