@@ -74,7 +74,9 @@ class FaultRecord(BaseModel):
         "back had not been asked yet).",
     )
     connections: int | None = Field(
-        default=None, description="net-*: connections the proxy had accepted by the window's end."
+        default=None,
+        description="net-*: connections the proxy had accepted by the window's end "
+        "(net-half-open: when it struck).",
     )
     cancelled: bool = Field(default=False, description="The run was stopping: nothing failed.")
     error: str | None = Field(default=None, description="Why it could not be done.")

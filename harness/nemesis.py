@@ -358,12 +358,16 @@ class Nemesis:
         raise RuntimeError(f"lane {lane.name!r} has no running worker that is not frozen")
 
     def _net_window(self, lane: Lane, fault: Fault) -> Outcome:
-        """Delay, cut or black-hole the lane's proxy to its broker or API for the window."""
+        """Delay, cut or black-hole the lane's proxy to its broker or API for the window;
+        or leave its open connections half-open, for good."""
         assert fault.target is not None
-        assert fault.duration_s is not None
         proxy = getattr(lane, "proxies", {}).get(fault.target)  # the local stack's lanes
         if proxy is None:
             raise RuntimeError(f"lane {lane.name!r} has no proxy to the {fault.target}")
+        if fault.action == "net-half-open":
+            proxy.half_open()
+            return {"connections": proxy.connections}
+        assert fault.duration_s is not None
         mode = NET_MODES[fault.action]
         proxy.switch(mode, fault.delay_s or 0.0)
         try:

@@ -11,6 +11,11 @@ switched on for a window and off again:
   accepted (a dead route); when the window closes, the connections held are reset, as a
   NAT or load balancer does when it forgets them, and clients must connect again.
 
+`half_open()` is no window: the connections open at that moment pass nothing from then
+on, either way, and are never reset (until `stop()`), while new ones pass: a half-open
+connection, the route up but the old flow dropped without a reset (a NAT's or a
+firewall's table turned over, a failover). Only the client's own timeout ends it.
+
 It runs an asyncio loop on a thread of its own, so the harness's threads only switch
 modes; `stop()` closes every connection and the listener.
 """
@@ -45,6 +50,8 @@ class Proxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name=name)
         self._server: asyncio.Server | None = None
         self._open: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        # Each open connection's own flow: cleared, it is half-open (see `half_open`).
+        self._alive: dict[tuple[asyncio.StreamWriter, asyncio.StreamWriter], asyncio.Event] = {}
         self._flowing: asyncio.Event | None = None
 
     # -- the harness's side -------------------------------------------------------------------
@@ -69,6 +76,11 @@ class Proxy:
     def switch(self, mode: Mode | None, delay_s: float = 0.0) -> None:
         """Switch a fault on (`mode`), or off (None); returns once it is in force."""
         self._call(self._switch(mode, delay_s)).result(timeout=START_TIMEOUT_S)
+
+    def half_open(self) -> int:
+        """Drop every open connection silently, for good: nothing passes on it either way,
+        and it is not reset; new connections pass. Returns how many were dropped."""
+        return int(self._call(self._half_open()).result(timeout=START_TIMEOUT_S))
 
     def stop(self) -> None:
         """Close every connection and the listener, then the loop. Idempotent."""
@@ -103,6 +115,11 @@ class Proxy:
         if mode == "reset" or was == "blackhole":  # cut what is open (or was held)
             for pair in list(self._open):
                 self._reset(*pair)
+
+    async def _half_open(self) -> int:
+        for alive in self._alive.values():
+            alive.clear()
+        return len(self._alive)
 
     async def _close(self) -> None:
         if self._server is not None:
@@ -140,15 +157,23 @@ class Proxy:
             return
         pair = (writer, up_writer)
         self._open.add(pair)
+        alive = self._alive[pair] = asyncio.Event()
+        alive.set()
         try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(
+                self._pipe(reader, up_writer, alive), self._pipe(up_reader, writer, alive)
+            )
         finally:
             self._open.discard(pair)
+            self._alive.pop(pair, None)
             for end in pair:
                 end.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Pass data on, as the current mode allows, until either side closes."""
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, alive: asyncio.Event
+    ) -> None:
+        """Pass data on, as the current mode and the connection's own flow allow, until
+        either side closes."""
         assert self._flowing is not None
         with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
             while True:
@@ -156,6 +181,7 @@ class Proxy:
                 if not data:
                     break
                 await self._flowing.wait()  # a black hole holds it here
+                await alive.wait()  # a half-open connection, for good
                 if self.mode == "delay" and self.delay_s > 0:
                     await asyncio.sleep(self.delay_s)
                 if writer.is_closing():

@@ -45,6 +45,7 @@ FaultAction = Literal[
     "net-delay",
     "net-reset",
     "net-blackhole",
+    "net-half-open",
 ]
 FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
 # Faults on the whole stack: the broker, and the mock Cloud API every lane shares.
@@ -52,9 +53,9 @@ STACK_ACTIONS = frozenset(
     {"api-outage", "api-latency", "api-rate-limit", "restart-broker", "stop-broker"}
 )
 BROKER_ACTIONS = frozenset({"restart-broker", "stop-broker"})
-NET_ACTIONS = frozenset({"net-delay", "net-reset", "net-blackhole"})
+NET_ACTIONS = frozenset({"net-delay", "net-reset", "net-blackhole", "net-half-open"})
 WINDOW_ACTIONS = frozenset({"api-outage", "api-latency", "api-rate-limit", "stop-broker"}) | (
-    NET_ACTIONS
+    NET_ACTIONS - {"net-half-open"}
 )
 NetTarget = Literal["broker", "api"]
 DEFAULT_GRACE_S = 10.0  # docker's stop timeout: SIGTERM, then SIGKILL 10 s later
@@ -286,6 +287,12 @@ class StopBroker(_StackWindow):
     keep_data: bool | None = Field(default=None, description=_KEEP_DATA)
 
 
+_TARGET = (
+    "\"broker\": Celery's connection to the lane's broker (the bot's own store stays "
+    'direct, so the evidence is kept); "api": the bot\'s calls to the API.'
+)
+
+
 class _NetWindow(_LaneFault):
     """Through a loopback TCP proxy the harness puts between the lane's workers and
     `target` when a scenario has a network fault."""
@@ -294,10 +301,7 @@ class _NetWindow(_LaneFault):
         description="How long the window lasts, in seconds (above 0, at most 24 h); then "
         "the proxy passes data again. Scaled with the run."
     )
-    target: NetTarget = Field(
-        description="\"broker\": Celery's connection to the lane's broker (the bot's own "
-        'store stays direct, so the evidence is kept); "api": the bot\'s calls to the API.'
-    )
+    target: NetTarget = Field(description=_TARGET)
 
 
 class NetDelay(_NetWindow):
@@ -325,6 +329,18 @@ class NetBlackhole(_NetWindow):
     action: Literal["net-blackhole"] = _action("nothing passes; then connections are reset.")
 
 
+class NetHalfOpen(_LaneFault):
+    """The lane's connections to `target` open at that moment pass nothing from then on,
+    either way, and are never reset; new connections pass: a half-open connection, the
+    route up but the old flow dropped silently (a NAT's or firewall's table turned over, a
+    failover). No window: only the client's own timeout ends such a connection."""
+
+    action: Literal["net-half-open"] = _action(
+        "the open connections pass nothing, for good; new ones pass."
+    )
+    target: NetTarget = Field(description=_TARGET)
+
+
 FAULT_MODELS: dict[str, type[_AnyFault]] = {
     "kill-worker": KillWorker,
     "stop-worker": StopWorker,
@@ -341,6 +357,7 @@ FAULT_MODELS: dict[str, type[_AnyFault]] = {
     "net-delay": NetDelay,
     "net-reset": NetReset,
     "net-blackhole": NetBlackhole,
+    "net-half-open": NetHalfOpen,
 }
 Fault = Annotated[
     KillWorker
@@ -357,7 +374,8 @@ Fault = Annotated[
     | StopBroker
     | NetDelay
     | NetReset
-    | NetBlackhole,
+    | NetBlackhole
+    | NetHalfOpen,
     Field(discriminator="action"),
 ]
 FAULT: TypeAdapter[Fault] = TypeAdapter(Fault)

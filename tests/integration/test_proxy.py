@@ -1,4 +1,5 @@
-"""The harness's loopback TCP proxy: it forwards, and delays, cuts or black-holes on demand."""
+"""The harness's loopback TCP proxy: it forwards, and delays, cuts, black-holes or leaves
+half-open on demand."""
 
 from __future__ import annotations
 
@@ -97,6 +98,22 @@ def test_a_black_hole_passes_nothing_then_resets_what_it_held(proxy: Proxy) -> N
             echo(client)  # the route came back; the connection it held did not
     with connect(proxy) as client:
         assert echo(client) == b"ping"
+
+
+def test_half_open_drops_the_open_connections_for_good_and_passes_new_ones(
+    proxy: Proxy,
+) -> None:
+    with connect(proxy) as old:
+        assert echo(old) == b"ping"
+        assert proxy.half_open() == 1
+        old.settimeout(DELAY_S)
+        with pytest.raises(TimeoutError):
+            echo(old)  # written without error; no answer, no reset
+        with connect(proxy) as new:
+            assert echo(new) == b"ping"
+        with pytest.raises(TimeoutError):
+            old.recv(4096)  # still dead after a new connection came and went
+    assert proxy.connections == 2
 
 
 def test_stop_closes_the_listener(proxy: Proxy) -> None:

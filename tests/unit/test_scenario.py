@@ -519,6 +519,18 @@ SOLO = 'name = "solo"\npool = "solo"\n'
             id="duration-on-a-freeze",
         ),
         pytest.param(
+            VALID + '\n[[faults]]\nat_s = 3.0\naction = "net-half-open"\n',
+            ["faults.0: ", 'net-half-open needs target = "broker" or "api"'],
+            id="half-open-without-target",
+        ),
+        pytest.param(
+            VALID
+            + '\n[[faults]]\nat_s = 3.0\naction = "net-half-open"\ntarget = "broker"\n'
+            + "duration_s = 5\n",
+            ["faults.0: ", "duration_s applies to", "not to net-half-open"],
+            id="half-open-is-no-window",
+        ),
+        pytest.param(
             edited("on_time_s = 2.0", "early_s = 0.1"),
             ["tolerances.on_time_s: Field required"],
             id="no-on-time",

@@ -85,6 +85,14 @@ def test_each_fault_action_names_the_fields_it_takes(schema: dict[str, Any]) -> 
     assert fields["restart-broker"] == {"at_s", "action", "keep_data"}  # no lane, no trigger
     net_delay = schema["$defs"][mapping["net-delay"].rsplit("/", 1)[-1]]
     assert set(net_delay["required"]) == {"action", "duration_s", "target", "delay_s"}
+    assert fields["net-half-open"] == {
+        "at_s",
+        "after_received",
+        "after_sent",
+        "action",
+        "lane",
+        "target",
+    }  # no window
 
 
 @pytest.mark.parametrize("name", shipped_names())
