@@ -7,7 +7,8 @@ sent exactly once.
 
 Entries run at half their length, or at their `min_time_scale` where a timer or a
 restart that does not scale decides the outcome (kombu's restore sweep, RabbitMQ's
-consumer_timeout check, Celery's reconnect); those also carry the `zoo_full` marker.
+consumer_timeout check, Celery's reconnect); those also carry the `zoo_full` marker, and
+entries with a lane on RabbitMQ the `zoo_rabbitmq` marker.
 """
 
 from __future__ import annotations
@@ -32,9 +33,17 @@ def scale_of(scenario: Scenario) -> float:
     return max(SCALE, scenario.min_time_scale or 0.0)
 
 
-# Entries at full length also carry `zoo_full`, so CI can run them in a lane of their own.
+def marks_of(scenario: Scenario) -> list[pytest.MarkDecorator]:
+    """`zoo_full` for an entry at full length, `zoo_rabbitmq` for one with a lane on
+    RabbitMQ (it needs rabbitmq-server): CI spreads the set over its runners by them."""
+    marks = [pytest.mark.zoo_full] if scale_of(scenario) >= 1 else []
+    if any(lane.broker == "rabbitmq" for lane in scenario.lanes):
+        marks.append(pytest.mark.zoo_rabbitmq)
+    return marks
+
+
 LANES = [
-    pytest.param(entry, lane, marks=[pytest.mark.zoo_full] if scale_of(scenario) >= 1 else [])
+    pytest.param(entry, lane, marks=marks_of(scenario))
     for entry, (scenario, _) in ENTRIES.items()
     for lane in [*scenario.zoo.bug_lanes, *scenario.zoo.fix_lanes]  # type: ignore[union-attr]
 ]
