@@ -76,7 +76,7 @@ class FaultRecord(BaseModel):
     connections: int | None = Field(
         default=None,
         description="net-*: connections the proxy had accepted by the window's end "
-        "(net-half-open: when it struck).",
+        "(net-half-open: the open connections it left half-open).",
     )
     cancelled: bool = Field(default=False, description="The run was stopping: nothing failed.")
     error: str | None = Field(default=None, description="Why it could not be done.")

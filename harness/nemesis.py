@@ -83,17 +83,24 @@ def check_broker(scenario: Scenario, broker_url: str | None) -> None:
 
 
 def check_backend(scenario: Scenario, backend: str) -> None:
-    """kill-pool-process finds a worker's pool processes among the host's processes: on
-    the compose backend they are inside a container. Refused before anything starts."""
+    """kill-pool-process finds a worker's pool processes among the host's processes, and
+    the network faults act on the local stack's proxies: on the compose backend the
+    workers are inside containers, with no proxy between them and the broker or the API.
+    Refused before anything starts."""
     if backend == "local":
         return
-    lanes = sorted(
-        {f.lane or "every lane" for f in scenario.faults if f.action == "kill-pool-process"}
+    local_only = {"kill-pool-process", *NET_ACTIONS}
+    found = sorted(
+        {
+            f"{f.action} ({f.lane or 'every lane'})"
+            for f in scenario.faults
+            if f.action in local_only
+        }
     )
-    if lanes:
+    if found:
         raise ScenarioError(
-            f"scenario {scenario.name!r}: kill-pool-process ({', '.join(lanes)}) acts on the "
-            f"local stack's workers only, not on the {backend} backend; run it without "
+            f"scenario {scenario.name!r}: {', '.join(found)} acts on the local stack's "
+            f"workers and proxies only, not on the {backend} backend; run it without "
             "--backend, or leave the fault out"
         )
 
@@ -365,8 +372,7 @@ class Nemesis:
         if proxy is None:
             raise RuntimeError(f"lane {lane.name!r} has no proxy to the {fault.target}")
         if fault.action == "net-half-open":
-            proxy.half_open()
-            return {"connections": proxy.connections}
+            return {"connections": proxy.half_open()}
         assert fault.duration_s is not None
         mode = NET_MODES[fault.action]
         proxy.switch(mode, fault.delay_s or 0.0)

@@ -49,7 +49,6 @@ from .workload import send_fixtures
 __all__ = [
     "Progress",
     "RunOutcome",
-    "check_backend",
     "check_broker",
     "run_scenario",
     "send_fixtures",

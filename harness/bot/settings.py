@@ -70,13 +70,14 @@ class BotSettings(BaseSettings):
         "connections; unset: kombu's default (off).",
     )
     celery_broker_health_check_interval: Annotated[
-        Annotated[int, Field(ge=0)] | None, BeforeValidator(_none_words)
+        Annotated[int, Field(ge=1)] | None, BeforeValidator(_none_words)
     ] = Field(
         default=None,
-        description="Redis transport `health_check_interval` (s): redis-py PINGs a connection "
-        "idle this long before its next command, and kombu checks its BRPOP and pub/sub "
-        "connections as often; 0 turns both off; unset: kombu's default, 25. Not scaled with "
-        "the run's time scale (a whole number of seconds).",
+        description="Redis transport `health_check_interval` (s, at least 1): redis-py PINGs "
+        "a connection idle this long before its next command, and kombu checks its BRPOP and "
+        "pub/sub connections as often (kombu repeats its check timers at this interval, so 0 "
+        "would spin the worker's loop); unset: kombu's default, 25. Not scaled with the run's "
+        "time scale (a whole number of seconds).",
     )
     celery_broker_retry_on_timeout: bool | None = Field(
         default=None,

@@ -9,13 +9,14 @@ one directory that can be committed or moved as a whole.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from ..errors import InputError
 from ..results import LaneResult, Results, read_results, write_atomic
-from ..scenario import ScenarioError, Zoo, parse_scenario
+from ..scenario import LaneScenario, ScenarioError, Zoo, parse_scenario
 from ..scenario.zoo import tracker_label
 from . import REPORT_HTML, REPORT_MD, write_reports
 from .render import render
@@ -42,6 +43,7 @@ class ZooCell:
     outcome: Outcome
     reasons: list[str]
     link: str  # the run's report directory, relative to the zoo report
+    setup: str = ""  # the lane as its scenario set it up, but for its releases (see setup_of)
 
     @property
     def links(self) -> list[tuple[str, str]]:
@@ -72,7 +74,17 @@ def release_of(result: LaneResult) -> str:
     return ", ".join(dict.fromkeys(said + extra)) if result.versions else "?"
 
 
-def _zoo_of(run_dir: Path) -> tuple[Zoo, Results]:
+# What a lane's releases are, and what it expects: the rest is its setup.
+_NOT_SETUP = {"name", "celery", "kombu", "packages", "expect", "because", "why"}
+
+
+def setup_of(lane: LaneScenario) -> str:
+    """The lane's pool, broker, concurrency, settings, ... but not its releases: two lanes
+    with the same setup differ only in what they run on."""
+    return json.dumps(lane.model_dump(mode="json", exclude=_NOT_SETUP), sort_keys=True)
+
+
+def _zoo_of(run_dir: Path) -> tuple[Zoo, Results, dict[str, str]]:
     results = read_results(run_dir)
     source = run_dir / "scenario.toml"
     try:
@@ -81,7 +93,7 @@ def _zoo_of(run_dir: Path) -> tuple[Zoo, Results]:
         raise ZooReportError(f"{run_dir}: no zoo scenario to read: {exc}") from None
     if scenario.zoo is None:
         raise ZooReportError(f"{run_dir}: {results.scenario} is not a zoo entry (no [zoo] table)")
-    return scenario.zoo, results
+    return scenario.zoo, results, {lane.name: setup_of(lane) for lane in scenario.lanes}
 
 
 def zoo_cells(run_dirs: list[Path], out: Path) -> list[ZooCell]:
@@ -89,7 +101,7 @@ def zoo_cells(run_dirs: list[Path], out: Path) -> list[ZooCell]:
     cells: list[ZooCell] = []
     taken: set[str] = set()
     for run_dir in run_dirs:
-        zoo, results = _zoo_of(run_dir)
+        zoo, results, setups = _zoo_of(run_dir)
         link, n = zoo.id, 1
         while link in taken:
             n += 1
@@ -111,6 +123,7 @@ def zoo_cells(run_dirs: list[Path], out: Path) -> list[ZooCell]:
                     outcome=lane_outcome(zoo, result, results.complete),
                     reasons=result.reason_codes,
                     link=link,
+                    setup=setups.get(result.lane, ""),
                 )
             )
     return cells
@@ -128,9 +141,10 @@ class ZooSummary:
 
 def _release_pair(cells: list[ZooCell]) -> bool:
     """A lane that reproduced the bug beside one that showed it fixed on another release,
-    with the same pool and broker: the fix is the release, not a setting."""
+    set up alike (pool, broker, settings, faults' lane ...): the fix is the release, not a
+    setting."""
     return any(
-        bug.release != fix.release and (bug.pool, bug.broker) == (fix.pool, fix.broker)
+        bug.release != fix.release and bug.setup == fix.setup
         for bug in cells
         if bug.role == "bug" and bug.outcome == "reproduced"
         for fix in cells

@@ -29,8 +29,16 @@ from .zoo import Zoo, check_zoo_lanes
 
 def check_pool_processes(index: int, lane: str | None, lanes: list[LaneScenario]) -> None:
     """kill-pool-process strikes a pool process: only prefork workers have them (solo and
-    threads run tasks in the worker itself, gevent and eventlet in greenlets)."""
+    threads run tasks in the worker itself, gevent and eventlet in greenlets), and only the
+    replica's are known (an external lane's command may wrap its worker)."""
     struck = [item for item in lanes if lane in (None, item.name)]
+    external = [item.name for item in struck if item.external is not None]
+    if external:
+        raise ValueError(
+            f"faults.{index}: kill-pool-process finds the pool process running a part by the "
+            f"replica bot's own events; {', '.join(external)} runs a bot of its own (external), "
+            "whose command may wrap the worker: kill-worker strikes it whole"
+        )
     others = [f"{item.name} ({item.pool})" for item in struck if item.pool != "prefork"]
     if others:
         which = "every lane" if lane is None else f"lane {lane!r}"

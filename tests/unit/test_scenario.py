@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from harness.scenario import (
     load_scenario,
     parse_scenario,
     shipped_names,
+    validate_scenario,
 )
 
 pytestmark = pytest.mark.unit
@@ -794,7 +796,7 @@ def test_kill_pool_process_is_refused_where_no_pool_process_runs() -> None:
 
 def test_kill_pool_process_is_refused_on_the_compose_backend() -> None:
     """It finds the pool processes among the host's processes: not inside a container."""
-    from harness.run import check_backend
+    from harness.nemesis import check_backend
 
     prefork = VALID.replace('pool = "solo"', 'pool = "prefork"').replace(
         'pool = "threads"', 'pool = "prefork"'
@@ -802,6 +804,31 @@ def test_kill_pool_process_is_refused_on_the_compose_backend() -> None:
     fault = '\n[[faults]]\nat_s = 1\naction = "kill-pool-process"\n'
     scenario = parse_scenario(prefork + fault, "pool.toml")
     check_backend(scenario, "local")
-    with pytest.raises(ScenarioError, match="local stack's workers only, not on the compose"):
+    with pytest.raises(ScenarioError, match="local stack's workers and proxies only, not on"):
         check_backend(scenario, "compose")
     check_backend(parse_scenario(prefork, "pool.toml"), "compose")  # no such fault: fine
+
+
+def test_network_faults_are_refused_on_the_compose_backend() -> None:
+    """The compose stack has no proxy between its workers and the broker or the API."""
+    from harness.nemesis import check_backend
+
+    fault = '\n[[faults]]\nat_s = 1\naction = "net-reset"\ntarget = "broker"\nduration_s = 1\n'
+    scenario = parse_scenario(VALID + fault, "net.toml")
+    check_backend(scenario, "local")
+    with pytest.raises(ScenarioError, match=r"net-reset \(every lane\) acts on the local"):
+        check_backend(scenario, "compose")
+
+
+def test_kill_pool_process_is_refused_on_an_external_lane() -> None:
+    """An external lane's command may wrap its worker: its children need not be the pool."""
+    prefork = VALID.replace('pool = "solo"', 'pool = "prefork"').replace(
+        'pool = "threads"', 'pool = "prefork"'
+    )
+    lanes = validate_scenario(tomllib.loads(prefork), "pool.toml").lanes
+    external = {"worker": "uv run celery -A bot worker", "url": "http://127.0.0.1:8000/"}
+    data = tomllib.loads(prefork)
+    data["lanes"][0]["external"] = external
+    data["faults"] = [{"at_s": 1, "action": "kill-pool-process", "lane": lanes[0].name}]
+    with pytest.raises(ScenarioError, match="runs a bot of its own"):
+        validate_scenario(data, "pool.toml")

@@ -13,9 +13,9 @@ import yaml
 from typer.testing import CliRunner
 
 from harness import cli
-from harness.report.zoo import ZooCell, lane_outcome, zoo_summary
+from harness.report.zoo import ZooCell, lane_outcome, setup_of, zoo_summary
 from harness.results import LaneResult, read_results
-from harness.scenario import Scenario, ScenarioError, validate_scenario
+from harness.scenario import LaneScenario, Scenario, ScenarioError, validate_scenario
 from harness.scenario.zoo import tracker_label
 from harness.scenario.zoo_files import zoo_entries, zoo_entry, zoo_paths
 
@@ -215,29 +215,41 @@ def test_the_github_workflow_runs_every_entry_as_a_job_of_its_matrix(
         pytestconfig.getoption(option)  # ValueError for an option no plugin registered
 
 
-def _cell(link: str, role: str, outcome: str, release: str, pool: str = "solo") -> ZooCell:
+def _cell(link: str, role: str, outcome: str, release: str, setup: str = "a") -> ZooCell:
     table = validate_scenario(scenario(), "zoo.toml").zoo
     assert table is not None
-    return ZooCell(table, role, role, release, pool, "valkey", outcome, [], link)  # type: ignore[arg-type]
+    cell = ZooCell(table, role, role, release, "solo", "valkey", outcome, [], link, setup)  # type: ignore[arg-type]
+    return cell
 
 
 def test_the_summary_counts_reproduced_runs_and_release_pairs() -> None:
-    """A release pair is a reproduced bug lane beside a fixed lane on another release with
-    the same pool and broker; a setting's fix (same release) or another pool is not one."""
+    """A release pair is a reproduced bug lane beside a fixed lane on another release, set
+    up alike; a setting's fix (same release), or a fix on another release that is also set
+    up otherwise, is not one."""
     summary = zoo_summary(
         [
             _cell("pair", "bug", "reproduced", "celery 5.6.2"),
             _cell("pair", "fix", "fixed", "celery 5.6.3"),
-            _cell("setting", "bug", "reproduced", "celery 5.7.0"),
-            _cell("setting", "fix", "fixed", "celery 5.7.0"),
-            _cell("other-pool", "bug", "reproduced", "celery 5.6.2"),
-            _cell("other-pool", "fix", "fixed", "celery 5.6.3", pool="prefork"),
+            _cell("setting", "bug", "reproduced", "celery 5.7.0", setup="a"),
+            _cell("setting", "fix", "fixed", "celery 5.7.0", setup="b"),
+            _cell("both", "bug", "reproduced", "celery 5.6.2", setup="a"),
+            _cell("both", "fix", "fixed", "celery 5.7.0", setup="b"),
             _cell("unfixed", "bug", "reproduced", "celery 5.6.2"),
             _cell("unfixed", "fix", "not fixed", "celery 5.6.3"),
             _cell("absent", "bug", "not reproduced", "celery 5.6.2"),
             _cell("absent", "fix", "fixed", "celery 5.6.3"),
         ]
     )
-    assert summary.reproduced == ["pair", "setting", "other-pool", "unfixed"]
+    assert summary.reproduced == ["pair", "setting", "both", "unfixed"]
     assert summary.release_pairs == ["pair"]
     assert summary.not_reproduced == ["absent"]
+
+
+def test_a_lane_s_setup_is_all_but_its_releases_and_expectations() -> None:
+    lane = {"name": "bug", "pool": "prefork", "concurrency": 2, "settings": {"SEND_MAX_RETRIES": 1}}
+    release = {"celery": "5.6.2", "kombu": "5.6.2", "packages": {"redis": "6.4.0"}}
+    expects = {"expect": "fail", "because": ["missing"], "why": "the bug"}
+    base = setup_of(LaneScenario.model_validate(lane))
+    assert setup_of(LaneScenario.model_validate(lane | release | expects | {"name": "x"})) == base
+    for other in ({"pool": "threads"}, {"concurrency": 3}, {"settings": {"SEND_MAX_RETRIES": 2}}):
+        assert setup_of(LaneScenario.model_validate(lane | other)) != base, other
