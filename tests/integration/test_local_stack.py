@@ -149,6 +149,7 @@ def test_worker_events_tell_which_pool_ran_each_part(stack: LocalStack, lane_nam
     assert ready[0]["gevent_patched"] is (lane.spec.pool == "gevent")
 
 
+@pytest.mark.pools  # the incident's mechanism on a real stack: with the pool suite
 def test_gevent_set_only_in_settings_receives_every_part_and_runs_none(
     stack: LocalStack,
 ) -> None:

@@ -18,7 +18,8 @@ from harness.waiting import wait_for
 from .test_cli_run import RUN_TIMEOUT_S, finish, flat, harness, start_harness
 from .test_stack_lifecycle import STOP_DEADLINE_S
 
-pytestmark = pytest.mark.integration
+# Whole runs on real stacks: with the CLI's end-to-end runs (not in the default selection).
+pytestmark = [pytest.mark.integration, pytest.mark.lifecycle]
 
 SCENARIO = """
 name = "report-{name}"

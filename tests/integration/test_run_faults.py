@@ -40,6 +40,7 @@ lane = "solo"
 """
 
 
+@pytest.mark.faults  # a whole run with a fault: with the fault suite
 @pytest.mark.timeout(90)
 def test_a_worker_killed_after_receiving_the_parts_never_runs_the_rest(tmp_path: Path) -> None:
     scenario = parse_scenario(KILLED, "killed-worker").scaled()
