@@ -43,7 +43,7 @@ class ZooCell:
     outcome: Outcome
     reasons: list[str]
     link: str  # the run's report directory, relative to the zoo report
-    setup: str = ""  # the lane as its scenario set it up, but for its releases (see setup_of)
+    setup: str  # the lane as its scenario set it up, but for its releases (see setup_of)
 
     @property
     def links(self) -> list[tuple[str, str]]:
@@ -123,7 +123,7 @@ def zoo_cells(run_dirs: list[Path], out: Path) -> list[ZooCell]:
                     outcome=lane_outcome(zoo, result, results.complete),
                     reasons=result.reason_codes,
                     link=link,
-                    setup=setups.get(result.lane, ""),
+                    setup=setups[result.lane],
                 )
             )
     return cells
