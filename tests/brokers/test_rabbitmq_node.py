@@ -21,39 +21,72 @@ from harness.waiting import DeadlineExceeded, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.brokers, pytest.mark.timeout(120)]
 
 
-def epmd_pids() -> set[int]:
-    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "epmd"}
+def epmd_port_of(proc: psutil.Process) -> str | None:
+    """The port an epmd process serves: its `-port` argument, else `ERL_EPMD_PORT` in its
+    environment (an `epmd -daemon` that `erl` starts inherits it), else None: the
+    machine's default. An environment this user may not read is not a harness's."""
+    argv = proc.info["cmdline"] or []
+    if "-port" in argv[:-1]:
+        return argv[argv.index("-port") + 1]
+    try:
+        return proc.environ().get("ERL_EPMD_PORT")
+    except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
 
 
-def settled_epmd_pids(expected: set[int]) -> set[int]:
-    """The epmd processes once they are `expected`, or as they are after 10 s. A node
-    checks its epmd by running `erl`, which starts `epmd -daemon`: a process (and its
-    fork) that exits at once when its port is taken, but that a loaded machine lets a
+def epmds() -> dict[int, str | None]:
+    """Every epmd process on the machine and the port it serves."""
+    return {
+        p.pid: epmd_port_of(p)
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "epmd"
+    }
+
+
+def epmd_pids_on(port: str) -> set[int]:
+    return {pid for pid, served in epmds().items() if served == port}
+
+
+def machine_epmd_pids() -> set[int]:
+    """The epmd processes on the default port. Other tests' nodes (a runner runs another
+    set beside this one) start and stop their own epmds meanwhile: they are not counted."""
+    return {pid for pid, served in epmds().items() if served in (None, "4369")}
+
+
+def settled_epmd_pids_on(port: str, expected: set[int]) -> set[int]:
+    """The epmd processes on `port` once they are `expected`, or as they are after 10 s.
+    A node checks its epmd by running `erl`, which starts `epmd -daemon`: a process (and
+    its fork) that exits at once when its port is taken, but that a loaded machine lets a
     snapshot catch."""
     try:
-        return wait_for(epmd_pids, lambda pids: pids == expected, timeout_s=10.0, what="epmd")
+        return wait_for(
+            lambda: epmd_pids_on(port), lambda pids: pids == expected, timeout_s=10.0, what="epmd"
+        )
     except DeadlineExceeded:
-        return epmd_pids()
+        return epmd_pids_on(port)
 
 
 def test_a_node_of_its_own_starts_answers_and_stops_by_pid(tmp_path: Path) -> None:
-    before = epmd_pids()
+    machine = machine_epmd_pids()
     started = time.monotonic()
     node = rabbitmq.start_node(tmp_path, consumer_timeout_s=5.0, check_interval_s=1.0)
+    port = node.env["ERL_EPMD_PORT"]
     try:
         start_s = time.monotonic() - started
         assert node.version.startswith("rabbitmq 3.")
         assert rabbitmq.probe(node.url) == node.version
         assert node.node.startswith("stagger-")
+        assert port != "4369"
         assert (tmp_path / "rabbitmq" / "mnesia").is_dir()
         assert "consumer_timeout = 5000" in (tmp_path / "rabbitmq" / "rabbitmq.conf").read_text()
-        own = settled_epmd_pids(before | {node.epmd.pid}) - before
-        assert own == {node.epmd.pid}, "its own epmd, and only that"
+        own = settled_epmd_pids_on(port, {node.epmd.pid})
+        assert own == {node.epmd.pid}, "its own epmd, and only that, on its port"
     finally:
         node.stop()
     assert not psutil.pid_exists(node.server.pid)
     assert not psutil.pid_exists(node.epmd.pid)
-    assert settled_epmd_pids(before) == before, "the machine's epmd is left alone"
+    assert settled_epmd_pids_on(port, set()) == set(), "nothing left on its port"
+    assert machine <= machine_epmd_pids(), "the machine's epmd is left alone"
     with pytest.raises(BrokerError):
         rabbitmq.probe(node.url, timeout_s=2.0)
     print(f"rabbitmq node started in {start_s:.1f} s")
