@@ -120,6 +120,7 @@ class LaneVerdict:
     ledger: Ledger
     expected_verdict: Literal["pass", "fail"]
     expected_reasons: list[Reason] = field(default_factory=list)
+    expected_or_reasons: list[Reason] = field(default_factory=list)
 
     @property
     def verdict(self) -> Literal["pass", "fail"]:
@@ -135,9 +136,12 @@ class LaneVerdict:
 
     @property
     def as_expected(self) -> bool:
-        return self.verdict == self.expected_verdict and set(self.expected_reasons) <= set(
-            self.codes
-        )
+        if self.verdict != self.expected_verdict:
+            return False
+        outcomes = [self.expected_reasons]
+        if self.expected_or_reasons:
+            outcomes.append(self.expected_or_reasons)
+        return any(set(reasons) <= set(self.codes) for reasons in outcomes)
 
     @property
     def mismatch(self) -> str | None:
@@ -145,10 +149,16 @@ class LaneVerdict:
         if self.as_expected:
             return None
         expected = self.expected_verdict
-        if self.expected_reasons:
-            expected += f" ({', '.join(self.expected_reasons)})"
+        either = expected_reasons_text(self.expected_reasons, self.expected_or_reasons)
+        if either:
+            expected += f" ({either})"
         got = self.verdict + (f" ({', '.join(self.codes)})" if self.codes else "")
         return f"expected {expected}, got {got}"
+
+
+def expected_reasons_text(reasons: Sequence[str], or_reasons: Sequence[str]) -> str:
+    """`missing`, `missing, late`, or with a second outcome `missing | late`."""
+    return " | ".join(", ".join(codes) for codes in (reasons, or_reasons) if codes)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -446,4 +456,5 @@ def check_lane(
         ledger=book,
         expected_verdict=lane.expect,
         expected_reasons=list(lane.because),
+        expected_or_reasons=list(lane.or_because),
     )

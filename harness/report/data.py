@@ -73,6 +73,7 @@ class Lane:
     parts: list[Part]
     faults_s: list[tuple[str, float]]  # (what, seconds since the trigger) per fault injected
     why: str  # the scenario's explanation of the expected verdict
+    or_because: list[str]  # the scenario's second outcome's reasons, if a race decides
     ledger: LedgerCounts | None  # as stored, else judged from the history; None: unknown
     ledger_source: LedgerSource
 
@@ -229,6 +230,7 @@ def build_report(
     messages, spacing_s = int(flow.get("messages", 0)), float(flow.get("spacing_s", 0))
     recipients = int(flow.get("recipients", 1))
     why = {lane.get("name"): lane.get("why", "") for lane in definition.get("lanes", [])}
+    either = {lane.get("name"): lane.get("or_because", []) for lane in definition.get("lanes", [])}
     styles = lane_styles([lane.lane for lane in results.lanes])
     lanes = []
     for result in results.lanes:
@@ -250,6 +252,7 @@ def build_report(
                 parts=sorted(parts, key=lambda p: p.seq),
                 faults_s=faults,
                 why=why.get(result.lane) or "",
+                or_because=list(either.get(result.lane) or []),
                 ledger=book,
                 ledger_source=source,
             )

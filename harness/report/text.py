@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..checks import LOST_STAGES
+from ..checks import LOST_STAGES, expected_reasons_text
 from ..wording import describe_fault, seconds
 from .data import Lane, Report
 
@@ -69,7 +69,8 @@ def verdict(lane: Lane) -> str:
 def expected(lane: Lane) -> str:
     """What the scenario expects, and whether the lane did it: `fail (late) ✓`."""
     result = lane.result
-    reasons = f" ({', '.join(result.expected_reasons)})" if result.expected_reasons else ""
+    either = expected_reasons_text(result.expected_reasons, lane.or_because)
+    reasons = f" ({either})" if either else ""
     return f"{result.expected_verdict}{reasons} {'✓' if result.as_expected else '✗'}"
 
 

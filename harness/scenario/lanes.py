@@ -118,6 +118,12 @@ class LaneScenario(Strict):
         default_factory=list,
         description="The reasons an expected failure must include (with expect = 'fail').",
     )
+    or_because: list[Reason] = Field(
+        default_factory=list,
+        description="The reasons of another failure seen in some runs, where a race decides "
+        "the outcome: the lane is also as expected when its failure includes these instead "
+        "of `because`'s. Needs `because`; say in `why` how often each came.",
+    )
     why: str = Field(
         default="", description="Why the lane reaches its verdict, shown in the reports."
     )
@@ -162,6 +168,16 @@ class LaneScenario(Strict):
             raise ValueError(
                 f"lane {self.name}: `because` lists reasons for a failure, "
                 "but `expect` is 'pass'; set expect = 'fail' or remove `because`"
+            )
+        if self.or_because and not self.because:
+            raise ValueError(
+                f"lane {self.name}: `or_because` names a second outcome's reasons; "
+                "set `because` (and expect = 'fail') to the first's"
+            )
+        if self.or_because and set(self.or_because) == set(self.because):
+            raise ValueError(
+                f"lane {self.name}: `or_because` repeats `because`; name the other outcome's "
+                "reasons, or remove it"
             )
         return self
 

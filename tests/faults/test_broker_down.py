@@ -1,6 +1,7 @@
-"""The broker down for a window and back with its data: the prefork, threads and gevent
-workers lose the ETA parts they held (unacked in Redis for an hour); a short visibility
-timeout and a worker restart send them late on solo, prefork and threads."""
+"""The broker down for a window and back with its data: the gevent worker loses the ETA
+parts it held (unacked in Redis for an hour); the prefork and threads workers exit and
+lose them too, or (seen once) live and send them late; a short visibility timeout and a
+worker restart send them late on solo, prefork and threads."""
 
 from __future__ import annotations
 
@@ -33,13 +34,21 @@ def test_the_broker_came_back_with_its_data_after_the_window(down: RunOutcome) -
     assert (down.run_dir / "dump.rdb").exists()
 
 
-@pytest.mark.parametrize("pool", ["prefork", "threads", "gevent"])
-def test_the_parts_the_worker_held_are_lost(down: RunOutcome, pool: str) -> None:
+EXITED = "Unrecoverable error: AttributeError"
+
+
+def exited(outcome: RunOutcome, lane: str) -> bool:
+    """Whether the lane's worker exited with Celery 5.7.0's AttributeError (its own log)."""
+    return EXITED in (outcome.run_dir / f"worker-{lane}.log").read_text(errors="replace")
+
+
+def assert_held_parts_lost(down: RunOutcome, pool: str) -> None:
+    """Parts received before the broker went down and never started: held, then dropped;
+    every part sent was sent before the broker came back."""
     fault = fault_of(down, "stop-broker", None)
     book = ledger(down, pool)
     assert book.lost >= 1
     assert book.failed == 0
-    # Received before the broker went down, never started: held, then dropped.
     assert book.lost_at["received"] == book.lost, book.lost_at
     for m in parts(down, pool):
         if m.accepted:
@@ -48,6 +57,42 @@ def test_the_parts_the_worker_held_are_lost(down: RunOutcome, pool: str) -> None
         else:
             assert m.received is not None
             assert m.received < fault.begun_at, f"part {m.seq}"
+
+
+def test_the_gevent_worker_loses_the_parts_it_held(down: RunOutcome) -> None:
+    # Whether it exited or reconnected, its parts stay unacked in Redis.
+    assert_held_parts_lost(down, "gevent")
+    assert_as_expected(down, "gevent")
+
+
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_the_worker_exits_and_loses_its_parts_or_lives_and_sends_them_late(
+    down: RunOutcome, pool: str
+) -> None:
+    """Both outcomes are seen: exited in every run here, lived once (threads, in CI beside
+    another set). The scenario's text says how often each came."""
+    if exited(down, pool):
+        assert_held_parts_lost(down, pool)
+    else:
+        fault = fault_of(down, "stop-broker", None)
+        book = ledger(down, pool)
+        assert book.failed == book.duplicated == 0, book
+        # As on the restarted lanes below: only a part whose task ran across the cut
+        # can be lost (the bot's store shares the broker's Valkey).
+        assert book.lost == book.lost_at["started"], book.lost_at
+        on_time_s = down.scenario.tolerances.on_time_s
+        for m in parts(down, pool):
+            if not m.accepted:
+                assert m.started is not None, f"part {m.seq}"
+                assert m.started <= fault.done_at, f"part {m.seq}"
+                assert m.finished is None or m.finished >= fault.begun_at, f"part {m.seq}"
+                continue
+            assert m.due is not None, f"part {m.seq}"
+            assert m.lateness_s is not None, f"part {m.seq}"
+            if m.lateness_s > on_time_s:
+                # Due once the outage had begun, sent once the broker was back.
+                assert m.due > fault.begun_at, f"part {m.seq}"
+                assert m.api_received_at >= fault.done_at, f"part {m.seq}"
     assert_as_expected(down, pool)
 
 

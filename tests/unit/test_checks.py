@@ -537,6 +537,9 @@ def test_example_figures_ignore_parts_without_times() -> None:
 LATE_S = 4 * INCIDENT.tolerances.on_time_s
 EXPECT_LATE = LaneScenario(name="solo", pool="solo", expect="fail", because=["late"])
 EXPECT_PASS = LaneScenario(name="solo", pool="solo")
+EXPECT_EITHER = LaneScenario(
+    name="solo", pool="solo", expect="fail", because=["missing"], or_because=["late"]
+)
 
 
 @pytest.mark.parametrize(
@@ -548,6 +551,9 @@ EXPECT_PASS = LaneScenario(name="solo", pool="solo")
         (EXPECT_LATE, [0.1, 0.2], False, "expected fail (late), got pass"),
         (EXPECT_PASS, [0.1, 0.2], True, None),
         (EXPECT_PASS, [0.1, LATE_S], False, "expected pass, got fail (late)"),
+        (EXPECT_EITHER, [0.1, None], True, None),  # the first outcome
+        (EXPECT_EITHER, [0.1, LATE_S], True, None),  # the second
+        (EXPECT_EITHER, [0.1, 0.2], False, "expected fail (missing | late), got pass"),
         (
             LaneScenario(name="solo", pool="solo", expect="fail"),  # any failure will do
             [None, 0.1],

@@ -22,7 +22,7 @@ from harness.load.figures import LoadLaneResult, LoadResult
 from harness.report import REPORT_HTML, REPORT_MD, Written, write_reports
 from harness.report.data import LATENESS_PLOT, PALETTE, SYMBOLS, lane_styles, load_report
 from harness.report.markdown import escape, render_markdown
-from harness.report.text import LANE_ENV_COLUMNS
+from harness.report.text import LANE_ENV_COLUMNS, expected
 from harness.results import (
     HISTORY,
     RESULTS,
@@ -32,7 +32,7 @@ from harness.results import (
     lane_result,
     read_results,
 )
-from harness.scenario import load_scenario
+from harness.scenario import Reason, Scenario, load_scenario
 
 pytestmark = pytest.mark.unit
 
@@ -108,10 +108,11 @@ def store(
     history: dict[str, list[MessageHistory]],
     complete: bool = True,
     faults: tuple[dict[str, object], ...] = (),
+    scenario: Scenario = SCENARIO,
 ) -> Results:
     """A run directory as run_scenario writes it (without the logs)."""
-    verdicts = judge(SCENARIO, history)
-    lanes = [lane_result(v, SCENARIO, 1 if n == "solo" else 20) for n, v in verdicts.items()]
+    verdicts = judge(scenario, history)
+    lanes = [lane_result(v, scenario, 1 if n == "solo" else 20) for n, v in verdicts.items()]
     results = Results(
         scenario=SCENARIO.name,
         description=SCENARIO.description,
@@ -126,7 +127,7 @@ def store(
         versions={"python": "3.11.7", "celery": "5.5.3", "broker": "valkey 9.0.0"},
         lanes=lanes,
         faults=list(faults),
-        scenario_definition=SCENARIO.model_dump(mode="json"),
+        scenario_definition=scenario.model_dump(mode="json"),
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     lines = [m.model_dump_json() + "\n" for lane in history.values() for m in lane]
@@ -134,6 +135,32 @@ def store(
     (run_dir / "scenario.toml").write_text(load_scenario("incident")[1], encoding="utf-8")
     (run_dir / RESULTS).write_text(results.model_dump_json(), encoding="utf-8")
     return results
+
+
+@pytest.mark.parametrize(("or_because", "met"), [(["late"], True), (["unexpected"], False)])
+def test_a_lane_with_a_second_outcome_is_as_expected_with_it(
+    tmp_path: Path, or_because: list[Reason], met: bool
+) -> None:
+    """gevent fails (missing, late, out of order), never duplicated: as expected only where
+    the second outcome's reasons are among its own."""
+    lanes = [
+        lane.model_copy(
+            update={"expect": "fail", "because": ["duplicated"], "or_because": or_because}
+        )
+        if lane.name == "gevent"
+        else lane
+        for lane in SCENARIO.lanes
+    ]
+    either = SCENARIO.model_copy(update={"lanes": lanes})
+    history = {"solo": [part("solo", seq) for seq in range(PARTS)], "gevent": failing_history()}
+    store(tmp_path, history, scenario=either)
+    gevent = next(lane for lane in load_report(tmp_path).lanes if lane.name == "gevent")
+    assert gevent.result.as_expected is met
+    assert expected(gevent) == f"fail (duplicated | {or_because[0]}) {'✓' if met else '✗'}"
+    if not met:
+        assert gevent.result.mismatch == (
+            "expected fail (duplicated | unexpected), got fail (missing, out-of-order, late)"
+        )
 
 
 @pytest.fixture(scope="module")

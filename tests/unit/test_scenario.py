@@ -465,6 +465,16 @@ SOLO = 'name = "solo"\npool = "solo"\n'
             id="because-without-failure",
         ),
         pytest.param(
+            edited(SOLO, SOLO + 'expect = "fail"\nor_because = ["late"]\n'),
+            ["lanes.0: lane solo: `or_because` names a second outcome's reasons; set `because`"],
+            id="or-because-alone",
+        ),
+        pytest.param(
+            edited(SOLO, SOLO + 'expect = "fail"\nbecause = ["late"]\nor_because = ["late"]\n'),
+            ["lanes.0: lane solo: `or_because` repeats `because`"],
+            id="or-because-repeats",
+        ),
+        pytest.param(
             edited(SOLO, SOLO + 'expect = "fail"\nbecause = ["slow"]\n'),
             [
                 "lanes.0.because.0: ",
