@@ -43,8 +43,11 @@ def exited(outcome: RunOutcome, lane: str) -> bool:
 
 
 def assert_held_parts_lost(down: RunOutcome, pool: str) -> None:
-    """Parts received before the broker went down and never started: held, then dropped;
-    every part sent was sent before the broker came back."""
+    """Parts received before the broker went down and never started: held, then dropped.
+    Every part sent was due before the broker came back: none of the later ones is sent.
+    (A gevent worker that reconnects can still send, late, the parts that fell due while
+    the broker was down: seen beside `stress-ng --cpu 2`, parts 3 and 4 of 22 at time
+    scale 0.25, one begun in the outage, one once the worker was back.)"""
     fault = fault_of(down, "stop-broker", None)
     book = ledger(down, pool)
     assert book.lost >= 1
@@ -52,8 +55,8 @@ def assert_held_parts_lost(down: RunOutcome, pool: str) -> None:
     assert book.lost_at["received"] == book.lost, book.lost_at
     for m in parts(down, pool):
         if m.accepted:
-            assert m.api_received_at is not None
-            assert m.api_received_at < fault.done_at, f"part {m.seq} sent after the outage"
+            assert m.due is not None, f"part {m.seq}"
+            assert m.due < fault.done_at, f"part {m.seq}, due after the outage, was sent"
         else:
             assert m.received is not None
             assert m.received < fault.begun_at, f"part {m.seq}"
