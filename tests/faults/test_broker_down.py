@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.fault_record import FaultRecord
+from harness.history import MessageHistory
 from harness.run import RunOutcome
 
 from .conftest import (
@@ -42,6 +44,17 @@ def exited(outcome: RunOutcome, lane: str) -> bool:
     return EXITED in (outcome.run_dir / f"worker-{lane}.log").read_text(errors="replace")
 
 
+def assert_lost_across_the_cut(m: MessageHistory, fault: FaultRecord) -> None:
+    """A part whose task ran across the cut can be lost: the bot's store shares the
+    broker's Valkey, the task fails on it and its retry cannot be queued. Whether a task
+    runs across the cut is a race (seen in CI on prefork, and on gevent beside
+    `stress-ng`: begun 2 ms after the broker went), so that loss is allowed, and only
+    that: begun before the broker was back, not finished before it went."""
+    assert m.started is not None, f"part {m.seq}"
+    assert m.started <= fault.done_at, f"part {m.seq}"
+    assert m.finished is None or m.finished >= fault.begun_at, f"part {m.seq}"
+
+
 def assert_held_parts_lost(down: RunOutcome, pool: str) -> None:
     """Parts received before the broker went down and never started: held, then dropped.
     Every part sent was due before the broker came back: none of the later ones is sent.
@@ -50,15 +63,17 @@ def assert_held_parts_lost(down: RunOutcome, pool: str) -> None:
     scale 0.25, one begun in the outage, one once the worker was back.)"""
     fault = fault_of(down, "stop-broker", None)
     book = ledger(down, pool)
-    assert book.lost >= 1
+    assert book.lost_at["received"] >= 1, book.lost_at
     assert book.failed == 0
-    assert book.lost_at["received"] == book.lost, book.lost_at
+    assert book.lost == book.lost_at["received"] + book.lost_at["started"], book.lost_at
     for m in parts(down, pool):
         if m.accepted:
             assert m.due is not None, f"part {m.seq}"
             assert m.due < fault.done_at, f"part {m.seq}, due after the outage, was sent"
+        elif m.started is not None:
+            assert_lost_across_the_cut(m, fault)
         else:
-            assert m.received is not None
+            assert m.received is not None, f"part {m.seq}"
             assert m.received < fault.begun_at, f"part {m.seq}"
 
 
@@ -80,15 +95,11 @@ def test_the_worker_exits_and_loses_its_parts_or_lives_and_sends_them_late(
         fault = fault_of(down, "stop-broker", None)
         book = ledger(down, pool)
         assert book.failed == book.duplicated == 0, book
-        # As on the restarted lanes below: only a part whose task ran across the cut
-        # can be lost (the bot's store shares the broker's Valkey).
         assert book.lost == book.lost_at["started"], book.lost_at
         on_time_s = down.scenario.tolerances.on_time_s
         for m in parts(down, pool):
             if not m.accepted:
-                assert m.started is not None, f"part {m.seq}"
-                assert m.started <= fault.done_at, f"part {m.seq}"
-                assert m.finished is None or m.finished >= fault.begun_at, f"part {m.seq}"
+                assert_lost_across_the_cut(m, fault)
                 continue
             assert m.due is not None, f"part {m.seq}"
             assert m.lateness_s is not None, f"part {m.seq}"
@@ -109,18 +120,13 @@ def test_a_worker_restart_with_a_short_visibility_timeout_sends_them_late(
     assert restart.new_pid != restart.pid
     book = ledger(down, lane)
     assert book.failed == 0
-    # No part the worker held is lost: the restarted worker takes them back. A part whose
-    # task was running while the broker was down can still be lost: the bot's store shares
-    # the broker's Valkey, the task fails on it and its retry cannot be queued. Whether a
-    # task runs across the cut is a race (seen once in CI, on prefork), so that loss is
-    # allowed, and only that: begun before the broker was back, not finished before it went.
+    # No part the worker held is lost: the restarted worker takes them back; only one
+    # whose task ran across the cut can be.
     assert book.lost == book.lost_at["started"], book.lost_at
     lost = [m for m in parts(down, lane) if not m.accepted]
     assert len(lost) == book.lost
     for m in lost:
-        assert m.started is not None, f"part {m.seq}"
-        assert m.started <= outage.done_at, f"part {m.seq}"
-        assert m.finished is None or m.finished >= outage.begun_at, f"part {m.seq}"
+        assert_lost_across_the_cut(m, outage)
     assert_twice_only_where_the_ack_was_lost(down, lane, outage, restart)
     assert book.late >= 1
     on_time_s = down.scenario.tolerances.on_time_s
