@@ -21,6 +21,10 @@ from harness.waiting import DeadlineExceeded, wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.brokers, pytest.mark.timeout(120)]
 
 
+class Gone(Exception):
+    """The process exited while it was read."""
+
+
 def epmd_port_of(proc: psutil.Process) -> str | None:
     """The port an epmd process serves: its `-port` argument, else `ERL_EPMD_PORT` in its
     environment (an `epmd -daemon` that `erl` starts inherits it), else None: the
@@ -30,27 +34,35 @@ def epmd_port_of(proc: psutil.Process) -> str | None:
         return argv[argv.index("-port") + 1]
     try:
         return proc.environ().get("ERL_EPMD_PORT")
-    except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+    except psutil.AccessDenied:
         return None
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        raise Gone from None
 
 
-def epmds() -> dict[int, str | None]:
-    """Every epmd process on the machine and the port it serves."""
-    return {
-        p.pid: epmd_port_of(p)
-        for p in psutil.process_iter(["name", "cmdline"])
-        if p.info["name"] == "epmd"
-    }
+def epmds(older_than_s: float = 0.0) -> dict[int, str | None]:
+    """Every epmd process on the machine started over `older_than_s` ago, and its port."""
+    found: dict[int, str | None] = {}
+    for proc in psutil.process_iter(["name", "cmdline", "create_time"]):
+        if proc.info["name"] != "epmd" or proc.info["create_time"] > time.time() - older_than_s:
+            continue
+        try:
+            found[proc.pid] = epmd_port_of(proc)
+        except Gone:
+            continue
+    return found
 
 
 def epmd_pids_on(port: str) -> set[int]:
     return {pid for pid, served in epmds().items() if served == port}
 
 
-def machine_epmd_pids() -> set[int]:
+def machine_epmd_pids(older_than_s: float = 0.0) -> set[int]:
     """The epmd processes on the default port. Other tests' nodes (a runner runs another
-    set beside this one) start and stop their own epmds meanwhile: they are not counted."""
-    return {pid for pid, served in epmds().items() if served in (None, "4369")}
+    set beside this one) start and stop their own epmds meanwhile: they are not counted;
+    nor, with `older_than_s`, the `epmd -daemon` a node's `erl` starts, which exits at
+    once (its port is taken) but may not have read its environment yet."""
+    return {pid for pid, served in epmds(older_than_s).items() if served in (None, "4369")}
 
 
 def settled_epmd_pids_on(port: str, expected: set[int]) -> set[int]:
@@ -67,7 +79,7 @@ def settled_epmd_pids_on(port: str, expected: set[int]) -> set[int]:
 
 
 def test_a_node_of_its_own_starts_answers_and_stops_by_pid(tmp_path: Path) -> None:
-    machine = machine_epmd_pids()
+    machine = machine_epmd_pids(older_than_s=5.0)
     started = time.monotonic()
     node = rabbitmq.start_node(tmp_path, consumer_timeout_s=5.0, check_interval_s=1.0)
     port = node.env["ERL_EPMD_PORT"]
