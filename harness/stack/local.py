@@ -36,10 +36,12 @@ from .external import (
     check_url,
     command_argv,
     last_lines,
+    placeholders,
     workdir,
     worker_argv,
 )
 from .local_brokers import LocalBrokers
+from .prepare import LaneError
 from .spec import LaneSpec, StackSpec, settings_from_env
 
 # Celery logs "<name>@<host> ready." once the worker consumes.
@@ -84,6 +86,12 @@ class LocalStack(StackCore[Lane]):
     """Every part a real process on 127.0.0.1, stopped by PID (see the module)."""
 
     def __init__(self, spec: StackSpec, run_dir: Path) -> None:
+        for lane in spec.lanes:
+            if lane.external is not None and lane.external.in_containers:
+                raise LaneError(
+                    f"lane {lane.name}: `image`, `build` and `compose` run on containers: "
+                    "use --backend compose, or give the lane local commands"
+                )
         super().__init__(spec, run_dir)
         self.brokers = LocalBrokers(spec, run_dir, self._own)
         self.mock: ServerProcess | None = None
@@ -197,6 +205,7 @@ class LocalStack(StackCore[Lane]):
     ) -> ServerProcess:
         if spec.external is not None:
             events = self._task_events[spec.name]
+            assert spec.external.worker is not None  # a local lane has its command
             seen = events.online_count
             return self._spawn_external(
                 spec.name,
@@ -214,22 +223,13 @@ class LocalStack(StackCore[Lane]):
     def _prepare_external(self, spec: LaneSpec, env: dict[str, str]) -> None:
         """Fill the lane's placeholders; listen to its task events before its worker starts."""
         assert spec.external is not None
-        values = {
-            "python": str(spec.python or sys.executable),
-            "broker_url": env["CELERY_BROKER_URL"],
-            "api_url": self.mock_url,
-            "phone_number_id": env["WHATSAPP_PHONE_NUMBER_ID"],
-            "token": env["WHATSAPP_ACCESS_TOKEN"],
-            "app_secret": env["WHATSAPP_APP_SECRET"],
-            "verify_token": env["WHATSAPP_VERIFY_TOKEN"],
-            "port": str(brokers.free_port()),
-            "pool": spec.pool,
-            "concurrency": "" if spec.concurrency is None else str(spec.concurrency),
-            "queue": env["CELERY_TASK_QUEUE"],
-            "lane": spec.name,
-            "parts": env.get("FIXTURES_PARTS", ""),
-            "spacing_s": env.get("FIXTURES_SPACING_S", ""),
-        }
+        values = placeholders(
+            spec,
+            env,
+            python=str(spec.python or sys.executable),
+            api_url=self.mock_url,
+            port=brokers.free_port(),
+        )
         self._values[spec.name] = values
         env.update({name: value.format(**values) for name, value in spec.external.env.items()})
         events = TaskEvents(env["CELERY_BROKER_URL"])
