@@ -326,11 +326,22 @@ class ComposeStack(StackCore[ComposeLane]):
 
     def _wait_own_ready(self, lane: ComposeLane, workers: int) -> None:
         """An external lane is ready when its webhook answers and its workers announced
-        themselves on its broker (its containers need no healthcheck)."""
+        themselves on its broker (its containers need no healthcheck); one that exits
+        first fails the start at once, with its last lines."""
         events = lane.task_events
         assert events is not None
 
+        names = {f"webhook-{lane.name}", f"worker-{lane.name}"}
+        names |= {f"worker-{lane.name}-{n}" for n in range(2, workers + 1)}
+
         def ready() -> bool:
+            for service, container in self._containers().items():
+                if service in names and container.status in ("exited", "dead"):
+                    tail = container.logs(tail=LOG_LINES).decode(errors="replace")
+                    raise ExternalLaneError(
+                        f"lane {lane.name}: its {service} container exited at start; its "
+                        f"last lines:\n{last_lines(tail)}"
+                    )
             return events.online_count >= workers and answers(lane.webhook_url, timeout_s=0.5)
 
         try:

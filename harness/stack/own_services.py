@@ -25,6 +25,7 @@ import docker
 import yaml
 
 from ..errors import InputError
+from ..scenario.containers import ComposeServices
 from ..scenario.external import External
 from .external import command_argv, fill, placeholders, worker_argv
 from .images import ImageError, _build, present
@@ -137,6 +138,13 @@ def _source(lane: str, path: str, name: str, service: Mapping[str, Any]) -> Sour
     )
 
 
+def named_services(lane: str, compose: ComposeServices) -> dict[str, dict[str, Any]]:
+    """The services the lane names, as the team's file has them (each must be there)."""
+    services = read_compose(lane, compose.file)
+    names = [compose.webhook, *compose.workers]
+    return {name: _service(lane, compose.file, services, name) for name in names}
+
+
 # -- the pool on the worker's command line -------------------------------------------------
 
 
@@ -163,15 +171,21 @@ def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
     return out
 
 
-def pool_command(lane: LaneSpec, argv: list[str] | None, what: str) -> list[str]:
-    """The lane's worker command with the lane's pool (on argv, unless the lane sets it in
-    settings), its concurrency and task events; what the team's file says of them goes."""
+def takes_pool(lane: str, argv: list[str] | None, what: str) -> list[str]:
+    """The worker's command, if the harness can give it a pool; else one line saying so."""
     if not argv or not is_celery_worker(argv):
         shown = "no command" if not argv else repr(shlex.join(argv))
         raise OwnServiceError(
-            f"lane {lane.name}: {what} has {shown}, which cannot take a pool: give it "
+            f"lane {lane}: {what} has {shown}, which cannot take a pool: give it "
             "`command: celery -A <app> worker ...` (not a shell or script around it)"
         )
+    return argv
+
+
+def pool_command(lane: LaneSpec, argv: list[str] | None, what: str) -> list[str]:
+    """The lane's worker command with the lane's pool (on argv, unless the lane sets it in
+    settings), its concurrency and task events; what the team's file says of them goes."""
+    argv = takes_pool(lane.name, argv, what)
     out = _without(_without(argv, POOL_OPTIONS), CONCURRENCY_OPTIONS)
     if not lane.pool_from_settings:
         out.append(f"--pool={lane.pool}")
@@ -205,10 +219,10 @@ def plan(lane: LaneSpec, env: Mapping[str, str]) -> OwnLane:
         return _from_image(lane, external, dict(env) | extra, values)
     ours = {k: v for k, v in env.items() if k != QUEUE_VARIABLE} | extra
     compose = external.compose
-    services = read_compose(lane.name, compose.file)
+    services = named_services(lane.name, compose)
 
     def one(name: str, first_worker: bool = False) -> OwnService:
-        raw = _service(lane.name, compose.file, services, name)
+        raw = services[name]
         command = _argv(raw.get("command"))
         if first_worker:
             command = pool_command(lane, command, f"service {name!r} of {compose.file}")
@@ -241,6 +255,49 @@ def _from_image(
     return OwnLane(webhook, [worker], external.port, external.webhook_path)
 
 
+def check_lanes(client: docker.DockerClient, lanes: Mapping[str, External]) -> None:
+    """Before anything starts or is built: the services each lane names are in its compose
+    file, its worker's command can take a pool, every image it names is present and every
+    Dockerfile it builds is there (one line naming the lane and what to fix, if not)."""
+    for name, external in lanes.items():
+        sources: list[Source] = []
+        if not external.in_containers:
+            raise OwnServiceError(
+                f"lane {name}: on the compose backend an external lane runs in containers: "
+                "give it `image` or `build` (with its commands), or `compose` services; "
+                "its local commands are for the local backend"
+            )
+        if external.compose is not None:
+            services = named_services(name, external.compose)
+            first = external.compose.workers[0]
+            takes_pool(
+                name,
+                _argv(services[first].get("command")),
+                f"service {first!r} of {external.compose.file}",
+            )
+            sources = [_source(name, external.compose.file, n, raw) for n, raw in services.items()]
+        elif external.build is not None:
+            sources = [
+                Source(context=Path(external.build.context), dockerfile=external.build.dockerfile)
+            ]
+        elif external.image is not None:
+            sources = [Source(image=external.image)]
+        for source in sources:
+            _check_source(client, name, source)
+
+
+def _check_source(client: docker.DockerClient, lane: str, source: Source) -> None:
+    if source.image is not None and not present(client, source.image):
+        raise OwnServiceError(
+            f"lane {lane}: image {source.image!r} is missing on this engine: "
+            "build or load it (no registry is reached), or give the lane `build`"
+        )
+    if source.context is not None and not (source.context / source.dockerfile).is_file():
+        raise OwnServiceError(
+            f"lane {lane}: no Dockerfile {source.dockerfile!r} in {source.context}"
+        )
+
+
 def make_images(client: docker.DockerClient, lanes: Mapping[str, OwnLane], base: str) -> None:
     """Build every lane's build (its `BASE` argument the harness's offline base, so no
     registry is needed); check every named image is present. Each build once, from the
@@ -249,20 +306,10 @@ def make_images(client: docker.DockerClient, lanes: Mapping[str, OwnLane], base:
     for name, own in lanes.items():
         for service in [own.webhook, *own.workers]:
             source = service.source
-            if source.image is not None:
-                if not present(client, source.image):
-                    raise OwnServiceError(
-                        f"lane {name}: image {source.image!r} is missing on this engine: "
-                        "build or load it (no registry is reached), or give the lane `build`"
-                    )
-                continue
-            if source.tag in built:
+            _check_source(client, name, source)
+            if source.image is not None or source.tag in built:
                 continue
             assert source.context is not None
-            if not (source.context / source.dockerfile).is_file():
-                raise OwnServiceError(
-                    f"lane {name}: no Dockerfile {source.dockerfile!r} in {source.context}"
-                )
             try:
                 _build(
                     client,
