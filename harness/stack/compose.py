@@ -3,6 +3,9 @@
 The run directory gets a compose file of its own: the broker and the mock of stack.yml,
 and per lane a `webhook-<lane>` and a `worker-<lane>` that extend stack.yml's webhook and
 worker with the lane's settings, exactly as compose/matrix.yml does for the four pools.
+An external lane's services come from its own image instead (`own_services`): the broker
+and mock come up first, its task events are heard, then its containers, ready when the
+webhook answers and each worker announced itself.
 `docker compose up --wait` brings it up (every service has a healthcheck); the harness
 reaches the broker, the mock and the webhooks through ports Docker chooses on 127.0.0.1.
 Faults go through the Docker API: kill is SIGKILL to the worker's container, stop is
@@ -438,51 +441,34 @@ class ComposeStack(StackCore[ComposeLane]):
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True, v=True)
             raise ComposeError(f"worker {worker.log_name} removed: the stack is stopping")
-        if lane.task_events is None:
-            self._wait_healthy(container)
-        else:
-            self._wait_online(container, lane.task_events, seen)
+        self._wait_started(container, lane.task_events, seen)
         worker.pid = _main_pid(container)
         lane.workers.append(worker)
         return worker
 
-    def _wait_healthy(self, container: Container) -> None:
-        def healthy() -> bool:
+    def _wait_started(self, container: Container, events: TaskEvents | None, seen: int) -> None:
+        """A new worker container is ready once its healthcheck passes (the replica's), or
+        once it announced itself on the lane's broker (an external lane's: its image may
+        have no healthcheck); one that exits first fails at once."""
+        what = "healthy" if events is None else "online"
+
+        def ready() -> bool:
             if self._stopping:  # the run ended first: the fault is cut short, not failed
-                raise ComposeError(f"{container.name}: the stack stopped before it was healthy")
+                raise ComposeError(f"{container.name}: the stack stopped before it was {what}")
             container.reload()
             state = container.attrs["State"]
-            if state.get("Health", {}).get("Status") == "healthy":
+            if events is None and state.get("Health", {}).get("Status") == "healthy":
                 return True
             if state["Status"] in ("exited", "dead"):
                 tail = container.logs(tail=5).decode(errors="replace").strip()
                 raise ComposeError(f"{container.name} exited with {state['ExitCode']}: {tail}")
-            return False
+            return events is not None and events.online_count > seen
 
         try:
-            wait_for(healthy, timeout_s=self.spec.start_timeout_s, interval_s=0.2)
+            wait_for(ready, timeout_s=self.spec.start_timeout_s, interval_s=0.2)
         except DeadlineExceeded:
             raise ComposeError(
-                f"{container.name} not healthy within {self.spec.start_timeout_s:g} s"
-            ) from None
-
-    def _wait_online(self, container: Container, events: TaskEvents, seen: int) -> None:
-        """An external lane's new worker: ready once it announced itself on the broker."""
-
-        def online() -> bool:
-            if self._stopping:
-                raise ComposeError(f"{container.name}: the stack stopped before it was online")
-            container.reload()
-            if container.status in ("exited", "dead"):
-                tail = container.logs(tail=5).decode(errors="replace").strip()
-                raise ComposeError(f"{container.name} exited: {tail}")
-            return events.online_count > seen
-
-        try:
-            wait_for(online, timeout_s=self.spec.start_timeout_s, interval_s=0.2)
-        except DeadlineExceeded:
-            raise ComposeError(
-                f"{container.name} not online within {self.spec.start_timeout_s:g} s"
+                f"{container.name} not {what} within {self.spec.start_timeout_s:g} s"
             ) from None
 
     # -- stop ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import pytest
 
 from harness.expect import assert_as_expected, assert_delivered, assert_fails_with
 from harness.run import RunOutcome, run_scenario
-from harness.scenario import load_scenario
+from harness.scenario import Scenario, load_scenario
 from harness.stack.compose_host import PROJECT_LABEL
 
 from .conftest import run_dir_project, stagger_containers
@@ -99,6 +99,53 @@ def test_the_incident_compose_file_after_its_fix_delivers_every_part(
     compose = (incident_run.run_dir / "compose.yml").read_text()
     assert "--pool=gevent" in compose
     assert "cpu_heavy" in compose
+
+
+KILLED = {
+    "name": "django-compose-killed",
+    "description": "The Django bot's I/O worker container SIGKILLed mid-flow, then another.",
+    "flow": {"messages": 6, "spacing_s": 1.0},
+    "tolerances": {"on_time_s": 1.0, "missing_after_s": 8.0},
+    "lanes": [
+        {
+            "name": "solo",
+            "pool": "solo",
+            "expect": "fail",
+            "because": ["missing"],
+            "external": {
+                "compose": {
+                    "file": str(DJANGO / "compose.yml"),
+                    "webhook": "web",
+                    "workers": ["celery_io_worker"],
+                },
+                "part_regex": r"part (?P<seq>\d+) of",
+                "first_seq": 1,
+            },
+        }
+    ],
+    "faults": [
+        {"at_s": 2.5, "action": "kill-worker"},
+        {"at_s": 3.0, "action": "start-worker"},
+    ],
+}
+
+
+def test_the_nemesis_kills_the_teams_worker_container_and_starts_another(
+    docker_engine: docker.DockerClient, offline_images: dict[str, str], tmp_path: Path
+) -> None:
+    """As on the local backend: the parts the killed container held are received, never
+    started (unacked in Redis for its one-hour visibility timeout), though a new
+    container of the same image and command is up and online."""
+    run_dir = tmp_path / "run"
+    outcome = run_scenario(Scenario.model_validate(KILLED).scaled(1.0), run_dir, backend="compose")
+    assert_fails_with(outcome, "solo", "missing")
+    faults = outcome.results.model_dump()["faults"]
+    assert [f["action"] for f in faults] == ["kill-worker", "start-worker"]
+    lost = [m for m in outcome.history["solo"] if not m.accepted]
+    assert lost
+    assert all(m.received is not None and m.started is None for m in lost)
+    assert (run_dir / "worker-solo.2.log").read_text().strip()  # the new container's log
+    assert_nothing_left(docker_engine, run_dir_project(run_dir))
 
 
 # -- bad input and a failed start: one line, exit 2, nothing left --------------------------
