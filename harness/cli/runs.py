@@ -14,6 +14,7 @@ from ..nemesis import check_backend, check_broker
 from ..results import RESULTS, read_results
 from ..run import run_scenario
 from ..scenario import Scenario, load_scenario
+from ..scenario.containers import local_lanes_only
 from ..stack import Backend
 from ..stack.compose import ComposeUnavailable, preflight, remove_orphans
 from ..stack.own_services import check_lanes
@@ -79,6 +80,8 @@ def run(
     chosen, text = _scenario(scenario, pool, time_scale, load)
     if backend == "compose":
         _compose_ready(broker_url, chosen)
+    else:
+        local_lanes_only(chosen.lanes)
     check_broker(chosen, broker_url)
     check_backend(chosen, backend)
     run_dir = new_run_dir(out, chosen.name)

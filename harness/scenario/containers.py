@@ -7,10 +7,12 @@ These tables only say where the bot's containers come from; the compose backend 
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Protocol
 
 from pydantic import Field, field_validator
 
+from .errors import ScenarioError
 from .strict import Strict
 
 ServiceName = Annotated[str, Field(min_length=1, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
@@ -45,3 +47,27 @@ class ComposeServices(Strict):
         if len(set(workers)) != len(workers):
             raise ValueError(f"workers {workers} name a service twice")
         return workers
+
+
+class _Lane(Protocol):
+    """A scenario's lane or a stack's: its name and its external table."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def external(self) -> _External | None: ...
+
+
+class _External(Protocol):
+    @property
+    def in_containers(self) -> bool: ...
+
+
+def local_lanes_only(lanes: Iterable[_Lane]) -> None:
+    """The local backend runs commands, not images: a lane in containers is refused there."""
+    for lane in lanes:
+        if lane.external is not None and lane.external.in_containers:
+            raise ScenarioError(
+                f"lane {lane.name}: `image`, `build` and `compose` run on containers: "
+                "use --backend compose, or give the lane local commands"
+            )

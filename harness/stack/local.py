@@ -26,6 +26,7 @@ from ..bot import serve as bot_server
 from ..mock_admin import MockAdmin
 from ..processes import ServerProcess, ServerStartError, start_server
 from ..proxy import Proxy
+from ..scenario.containers import local_lanes_only
 from . import broker as brokers
 from . import rabbitmq
 from .core import VERIFY_TOKEN, LaneCore, StackCore, StackStopped, lane_env, write_mock_config
@@ -41,7 +42,6 @@ from .external import (
     worker_argv,
 )
 from .local_brokers import LocalBrokers
-from .prepare import LaneError
 from .spec import LaneSpec, StackSpec, settings_from_env
 
 # Celery logs "<name>@<host> ready." once the worker consumes.
@@ -86,12 +86,7 @@ class LocalStack(StackCore[Lane]):
     """Every part a real process on 127.0.0.1, stopped by PID (see the module)."""
 
     def __init__(self, spec: StackSpec, run_dir: Path) -> None:
-        for lane in spec.lanes:
-            if lane.external is not None and lane.external.in_containers:
-                raise LaneError(
-                    f"lane {lane.name}: `image`, `build` and `compose` run on containers: "
-                    "use --backend compose, or give the lane local commands"
-                )
+        local_lanes_only(spec.lanes)
         super().__init__(spec, run_dir)
         self.brokers = LocalBrokers(spec, run_dir, self._own)
         self.mock: ServerProcess | None = None

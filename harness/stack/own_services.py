@@ -156,14 +156,15 @@ def is_celery_worker(argv: list[str]) -> bool:
 
 
 def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
-    """argv without the options (as `-P x`, `-Px`, `--pool x` or `--pool=x`)."""
+    """argv without the options (as `-P x`, `-Px`, `--pool x` or `--pool=x`); `options` is
+    (short, long)."""
+    short, long = options
     out: list[str] = []
     skip = False
     for word in argv:
         if skip:
             skip = False
             continue
-        long, short = options[1], options[0]
         if word in options:
             skip = True
         elif not (word.startswith(f"{long}=") or (word.startswith(short) and len(word) > 2)):

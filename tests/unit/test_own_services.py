@@ -12,7 +12,7 @@ import docker.errors
 import pytest
 from pydantic import ValidationError
 
-from harness.scenario import load_scenario
+from harness.scenario import ScenarioError, load_scenario
 from harness.scenario.external import External
 from harness.stack.compose import lane_env, project_file
 from harness.stack.local import LocalStack
@@ -22,7 +22,6 @@ from harness.stack.own_services import (
     plan,
     pool_command,
 )
-from harness.stack.prepare import LaneError
 from harness.stack.spec import LaneSpec, StackSpec
 
 pytestmark = pytest.mark.unit
@@ -91,7 +90,7 @@ def test_paths_are_read_relative_to_the_scenario_file(tmp_path: Path) -> None:
 
 def test_the_local_backend_refuses_a_lane_in_containers(tmp_path: Path) -> None:
     spec = StackSpec(lanes=[lane({"compose": INCIDENT}, pool="solo")])
-    with pytest.raises(LaneError, match=r"lane mine: .* use --backend compose"):
+    with pytest.raises(ScenarioError, match=r"lane mine: .* use --backend compose"):
         LocalStack(spec, tmp_path)
 
 
