@@ -86,7 +86,9 @@ class External(Strict):
         default=8000, description="In a container: the port the webhook listens on ({port})."
     )
     cwd: str | None = Field(
-        default=None, description="Where the commands run (relative: to the scenario's file)."
+        default=None,
+        description="Where the commands run (relative: to the scenario's file; with `image` "
+        "or `build`: the working directory in the container).",
     )
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment.")
     part_regex: str | None = Field(

@@ -92,8 +92,8 @@ def with_workdirs(scenario: Scenario, directory: Path) -> Scenario:
         external = lane.external
         if external is not None:
             update: dict[str, object] = {}
-            if external.cwd is not None:
-                update["cwd"] = absolute(external.cwd)
+            if external.cwd is not None and not external.in_containers:
+                update["cwd"] = absolute(external.cwd)  # in a container: the image's path
             if external.build is not None:
                 context = absolute(external.build.context)
                 update["build"] = external.build.model_copy(update={"context": context})

@@ -217,8 +217,8 @@ def plan(lane: LaneSpec, env: Mapping[str, str]) -> OwnLane:
     values = container_placeholders(lane, env)
     extra = {name: fill(value, dict(values)) for name, value in external.env.items()}
     if external.compose is None:
-        return _from_image(lane, external, dict(env) | extra, values)
-    ours = {k: v for k, v in env.items() if k != QUEUE_VARIABLE} | extra
+        return _from_image(lane, external, _literal(dict(env) | extra), values)
+    ours = _literal({k: v for k, v in env.items() if k != QUEUE_VARIABLE} | extra)
     compose = external.compose
     services = named_services(lane.name, compose)
 
@@ -251,9 +251,17 @@ def _from_image(
     else:
         source = Source(image=external.image)
     filled = dict(values)
-    webhook = OwnService(source, command_argv(external.webhook, filled), env, None, external.cwd)
-    worker = OwnService(source, worker_argv(external.worker, filled), env, None, external.cwd)
+    webhook_argv = [word.replace("$", "$$") for word in command_argv(external.webhook, filled)]
+    worker_words = [word.replace("$", "$$") for word in worker_argv(external.worker, filled)]
+    webhook = OwnService(source, webhook_argv, env, None, external.cwd)
+    worker = OwnService(source, worker_words, env, None, external.cwd)
     return OwnLane(webhook, [worker], external.port, external.webhook_path)
+
+
+def _literal(env: Mapping[str, str]) -> dict[str, str]:
+    """Values the harness writes into the run's compose file, kept from compose's `$`
+    interpolation (what comes from the team's own file is theirs, written for it)."""
+    return {name: value.replace("$", "$$") for name, value in env.items()}
 
 
 def check_lanes(client: docker.DockerClient, lanes: Mapping[str, External]) -> None:

@@ -245,3 +245,12 @@ def test_a_worker_service_whose_command_is_a_shell_is_refused(tmp_path: Path) ->
     with pytest.raises(OwnServiceError, match=r"service 'worker' .* cannot take a pool"):
         check_lanes(_client("bot"), {"mine": External.model_validate({"compose": compose})})
     check_lanes(_client("bot"), {"mine": External.model_validate({"compose": INCIDENT})})
+
+
+def test_what_the_harness_writes_is_kept_from_compose_interpolation() -> None:
+    """A `$` in the scenario's commands or env reaches the container as written; the
+    team's own file was written for compose's interpolation and is kept as it is."""
+    mine = lane(IMAGE_FORM | {"env": {"GREETING": "$HOME"}, "cwd": "/srv/bot"}, pool="solo")
+    own = plan(mine, lane_env(_spec(mine), 0, mine, "abcd"))
+    assert own.webhook.environment["GREETING"] == "$$HOME"
+    assert own.webhook.working_dir == "/srv/bot"  # in the container, not on the host
