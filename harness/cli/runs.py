@@ -14,8 +14,10 @@ from ..nemesis import check_backend, check_broker
 from ..results import RESULTS, read_results
 from ..run import run_scenario
 from ..scenario import Scenario, load_scenario
+from ..scenario.containers import local_lanes_only
 from ..stack import Backend
 from ..stack.compose import ComposeUnavailable, preflight, remove_orphans
+from ..stack.own_services import check_lanes
 from ..tables import comparison_table, progress_table
 from .exits import EXIT_DIFFERS, supervised
 from .options import (
@@ -77,7 +79,9 @@ def run(
     }
     chosen, text = _scenario(scenario, pool, time_scale, load)
     if backend == "compose":
-        _compose_ready(broker_url)
+        _compose_ready(broker_url, chosen)
+    else:
+        local_lanes_only(chosen.lanes)
     check_broker(chosen, broker_url)
     check_backend(chosen, backend)
     run_dir = new_run_dir(out, chosen.name)
@@ -138,15 +142,18 @@ def _partial(run_dir: Path) -> None:
         draw_run_reports(run_dir)
 
 
-def _compose_ready(broker: str | None) -> None:
-    """Engine, compose, images and ports, checked before anything starts (a
-    `ComposeUnavailable`, said on one line, if not)."""
+def _compose_ready(broker: str | None, scenario: Scenario | None = None) -> None:
+    """Engine, compose, images and ports, and the lanes of one's own in containers,
+    checked before anything starts (said on one line, if not)."""
     if broker is not None:
         raise ComposeUnavailable(
             "the compose backend runs its own broker: --broker-url is for the local backend"
         )
     client = preflight()
     try:
+        if scenario is not None:
+            own = {lane.name: lane.external for lane in scenario.lanes if lane.external}
+            check_lanes(client, own)
         for line in remove_orphans(client):  # a run killed with its reaper left them
             say(line, "yellow")
     finally:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .detect import InitError, detect
-from .write import MARK, SCENARIO, TEST, WORKFLOW, apply, plan
+from .write import COMPOSE_SCENARIO, MARK, SCENARIO, TEST, WORKFLOW, apply, plan
 
 __all__ = ["MARK", "InitError", "init_command"]
 
@@ -73,8 +73,10 @@ def init_command(
             )
         )
     console.print(Text("Next:"))
+    compose = [f"harness run {COMPOSE_SCENARIO.as_posix()} --backend compose"]
     for command in (
         f"harness run {SCENARIO.as_posix()}",
+        *(compose if project.compose is not None else []),
         f"pytest {TEST.as_posix()}",
         f"git add {SCENARIO.parent.as_posix()} {TEST.as_posix()} {WORKFLOW.as_posix()}",
     ):

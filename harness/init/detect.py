@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from ..errors import InputError
 
 # Folders that hold no code of the team's own (or too much of someone else's).
@@ -21,6 +23,9 @@ SKIPPED = {
     ".pytest_cache", "reports", "tests", "test",
 }  # fmt: skip
 MAX_FILES = 5000  # a bounded walk: init reads a repository, not a disk
+# The compose files `docker compose` reads by default, in its order of preference.
+COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+WEB_WORDS = ("runserver", "gunicorn", "uvicorn", "daphne", "uwsgi", "hypercorn")
 PROJECT_FILES = ("manage.py", "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt")
 
 CELERY_APP = re.compile(
@@ -98,6 +103,15 @@ class CeleryApp:
         )
 
 
+@dataclass(frozen=True)
+class ComposeFound:
+    """A compose file at the root, and the services init could tell apart in it."""
+
+    file: str  # relative to the root
+    webhook: str | None  # the service serving HTTP (runserver, gunicorn, ...)
+    workers: list[str]  # services running `celery ... worker`, the default queue's first
+
+
 @dataclass
 class Project:
     """What was found in a repository; None where nothing was."""
@@ -112,6 +126,7 @@ class Project:
     pool_variable: Found | None = None  # CELERY_WORKER_POOL read from the environment
     queue: Found | None = None  # the queue the bot sends to, for the worker's -Q
     installs: str | None = None  # how CI installs the project
+    compose: ComposeFound | None = None  # the team's own deployment, if it has one
 
 
 class InitError(InputError):
@@ -275,7 +290,33 @@ def detect(root: Path) -> Project:
                 project.webhook_path = webhook_route(root, urlconf["module"])
                 break
     project.installs = _installs(root)
+    project.compose = compose_services(root)
     return project
+
+
+def compose_services(root: Path) -> ComposeFound | None:
+    """The root's compose file and its web and worker services, by their commands (read
+    as YAML, never run); None without one, or one that is not a compose file."""
+    name = next((name for name in COMPOSE_FILES if (root / name).is_file()), None)
+    if name is None:
+        return None
+    try:
+        document = yaml.safe_load(_read(root / name))
+    except yaml.YAMLError:
+        return None
+    services = document.get("services") if isinstance(document, dict) else None
+    if not isinstance(services, dict):
+        return None
+    commands = {
+        service: " ".join(map(str, raw)) if isinstance(raw, list) else str(raw)
+        for service, body in services.items()
+        if isinstance(body, dict) and (raw := body.get("command")) is not None
+    }
+    workers = [s for s, command in commands.items() if "celery" in command and " worker" in command]
+    # The lane's worker first: the one consuming the default queue (or naming none).
+    workers.sort(key=lambda s: not re.search(r"-Q\s*celery\b|^(?!.*(-Q|--queues))", commands[s]))
+    web = [s for s, command in commands.items() if any(w in command for w in WEB_WORDS)]
+    return ComposeFound(name, web[0] if web else None, workers)
 
 
 def _project_name(root: Path) -> str:

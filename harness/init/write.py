@@ -18,6 +18,7 @@ from ..scenario import UNFILLED_MARK as MARK
 from .detect import ROLES, Project
 
 SCENARIO = Path("stagger") / "pools.toml"
+COMPOSE_SCENARIO = Path("stagger") / "compose.toml"  # when the repository has a compose file
 TEST = Path("tests") / "test_stagger.py"
 WORKFLOW = Path(".github") / "workflows" / "stagger.yml"
 WEBHOOK = "{python} manage.py runserver 127.0.0.1:{port} --noreload --skip-checks"
@@ -168,16 +169,72 @@ def _lane(
             "your Celery settings (namespace CELERY), or delete this lane",
             "# (then delete these two lines)",
         )
+    _env(out, project, queue=True)
+
+
+def _env(out: _Lines, project: Project, *, queue: bool) -> None:
+    """The lane's environment under the settings' own names for what the harness sets."""
     env = {
         found.value: "{" + role + "}"
         for role, found in sorted(project.env.items())
         if found.value != ROLES[role][0]
     }
-    if queue is not None and queue.value[0] != "=" and queue.value != "CELERY_TASK_QUEUE":
-        env[queue.value] = "{queue}"
+    found = project.queue
+    if queue and found is not None and found.value[0] != "=" and found.value != "CELERY_TASK_QUEUE":
+        env[found.value] = "{queue}"
     if env:
         out.add("[lanes.external.env]  # your settings' own variable names")
         out.add(*(f'{name} = "{value}"' for name, value in env.items()))
+
+
+def compose_scenario_text(project: Project) -> tuple[str, list[tuple[int, str]]]:
+    """The same lanes on `--backend compose`, from the services of the team's compose file."""
+    compose = project.compose
+    assert compose is not None
+    out = _Lines()
+    out.add(
+        f"# {project.name}'s fixtures flow on the four Celery pools and the incident's trap, in",
+        f"# your own containers: the services of {compose.file}, run by",
+        f"#   harness run {COMPOSE_SCENARIO.as_posix()} --backend compose",
+        "# The harness builds their images with no registry (a Dockerfile's FROM taken from a",
+        "# build argument BASE, which it sets to its offline base), runs them beside its",
+        "# broker and mock, and gives the first worker each lane's pool and concurrency.",
+        f"name = {_toml(project.name + '-compose')}",
+        "description = \"The fixtures flow in the team's own containers, on the four pools and "
+        'gevent named only in settings."',
+        "",
+        "[flow]",
+        "messages = 22  # as pools.toml",
+        "spacing_s = 2.0",
+        "",
+        "[tolerances]",
+        "on_time_s = 2.0",
+        "missing_after_s = 20.0",
+    )
+    lanes = [(name, pool, concurrency, why, False) for name, pool, concurrency, why in POOL_LANES]
+    lanes.append(("gevent-settings", "gevent", 20, "gevent only in CELERY_WORKER_POOL.", True))
+    for name, pool, concurrency, why, settings in lanes:
+        out.add("", "[[lanes]]", f'name = "{name}"', f'pool = "{pool}"')
+        out.add(f"concurrency = {concurrency}")
+        if settings:
+            out.add('pool_set_by = "settings"', 'expect = "fail"', 'because = ["missing"]')
+        out.add(f"why = {_toml(why)}", "", "[lanes.external]")
+        webhook = compose.webhook or "?"
+        workers = ", ".join(_toml(w) for w in compose.workers) or '"?"'
+        line = (
+            f"compose = {{ file = {_toml('../' + compose.file)}, webhook = {_toml(webhook)}, "
+            f"workers = [{workers}] }}"
+        )
+        if compose.webhook is None or not compose.workers:
+            out.mark(
+                "the webhook's service and the Celery worker services (the lane's first)", line
+            )
+        else:
+            out.add(line)
+        if project.webhook_path is not None:
+            out.add(f"webhook_path = {_toml(project.webhook_path.value)}")
+        _env(out, project, queue=False)
+    return out.text(), out.marks
 
 
 def _namespaced(project: Project) -> bool:
@@ -257,11 +314,14 @@ def workflow_text(project: Project) -> tuple[str, list[tuple[int, str]]]:
 def plan(project: Project) -> list[Planned]:
     scenario, scenario_marks = scenario_text(project)
     workflow, workflow_marks = workflow_text(project)
-    return [
+    planned = [
         Planned(SCENARIO, scenario, scenario_marks),
         Planned(TEST, test_text(project), []),
         Planned(WORKFLOW, workflow, workflow_marks),
     ]
+    if project.compose is not None:
+        planned.insert(1, Planned(COMPOSE_SCENARIO, *compose_scenario_text(project)))
+    return planned
 
 
 def apply(root: Path, files: list[Planned]) -> None:

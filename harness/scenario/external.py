@@ -2,7 +2,9 @@
 
 A lane names the commands of its webhook and worker (placeholders the harness fills, such
 as `{broker_url}` and `{port}`), or the URL of a webhook already running; the stack
-starts them (`harness.stack.external`).
+starts them (`harness.stack.external`). On the compose backend the same commands run in
+an `image` (or a `build`), or the lane names services of the team's own `compose` file
+(`harness.scenario.containers`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
+from .containers import Build, ComposeServices
 from .strict import Strict
 
 # What a command, an `env` value or a `cwd` may name in braces.
@@ -66,9 +69,26 @@ class External(Strict):
         "queue onto the broker the harness gives the worker.",
     )
     webhook_path: str = Field(default="/webhook/", description="With `webhook`: the path.")
-    worker: str = Field(description="The Celery worker's command; the harness adds -E.")
+    worker: str | None = Field(
+        default=None,
+        description="The Celery worker's command; the harness adds -E (with `compose`: unset).",
+    )
+    image: str | None = Field(
+        default=None, description="Compose backend: the image the commands run in."
+    )
+    build: Build | None = Field(
+        default=None, description="Compose backend: the image to build for the commands."
+    )
+    compose: ComposeServices | None = Field(
+        default=None, description="Compose backend: services of the team's compose file."
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=8000, description="In a container: the port the webhook listens on ({port})."
+    )
     cwd: str | None = Field(
-        default=None, description="Where the commands run (relative: to the scenario's file)."
+        default=None,
+        description="Where the commands run (relative: to the scenario's file; with `image` "
+        "or `build`: the working directory in the container).",
     )
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment.")
     part_regex: str | None = Field(
@@ -115,8 +135,35 @@ class External(Strict):
             )
         return value
 
+    @property
+    def in_containers(self) -> bool:
+        """Run by the compose backend (an image, a build or compose services)."""
+        return self.image is not None or self.build is not None or self.compose is not None
+
     @model_validator(mode="after")
-    def _one_webhook(self) -> External:
+    def _one_form(self) -> External:
+        if self.compose is not None:
+            given = [
+                name
+                for name in ("webhook", "url", "worker", "image", "build", "cwd")
+                if getattr(self, name) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"`compose` names the services to run; drop {', '.join(given)} "
+                    "(the commands come from the compose file)"
+                )
+            return self
+        if self.image is not None and self.build is not None:
+            raise ValueError("give either `image` or `build`, not both")
+        if self.worker is None:
+            raise ValueError("give the worker's command (`worker`), or `compose` services")
+        if self.in_containers:
+            if self.webhook is None or self.url is not None:
+                raise ValueError(
+                    "with `image` or `build`, give the webhook's command (`webhook`), not `url`"
+                )
+            return self
         if (self.webhook is None) == (self.url is None):
             raise ValueError("give either `webhook` (a command) or `url` (one running), not both")
         if self.url is not None and not LOOPBACK_URL.match(self.url):

@@ -81,18 +81,26 @@ def load_scenario(name_or_path: str) -> tuple[Scenario, str]:
 
 
 def with_workdirs(scenario: Scenario, directory: Path) -> Scenario:
-    """External lanes' `cwd`, relative to the scenario's file, made absolute."""
+    """External lanes' paths (`cwd`, a build's context, a compose file), relative to the
+    scenario's file, made absolute."""
+
+    def absolute(path: str) -> str:
+        return path if Path(path).is_absolute() else str((directory / path).resolve())
+
     lanes = []
     for lane in scenario.lanes:
         external = lane.external
-        if (
-            external is not None
-            and external.cwd is not None
-            and not Path(external.cwd).is_absolute()
-        ):
-            resolved = str((directory / external.cwd).resolve())
-            lane = lane.model_copy(
-                update={"external": external.model_copy(update={"cwd": resolved})}
-            )
+        if external is not None:
+            update: dict[str, object] = {}
+            if external.cwd is not None and not external.in_containers:
+                update["cwd"] = absolute(external.cwd)  # in a container: the image's path
+            if external.build is not None:
+                context = absolute(external.build.context)
+                update["build"] = external.build.model_copy(update={"context": context})
+            if external.compose is not None:
+                file = absolute(external.compose.file)
+                update["compose"] = external.compose.model_copy(update={"file": file})
+            if update:
+                lane = lane.model_copy(update={"external": external.model_copy(update=update)})
         lanes.append(lane)
     return scenario.model_copy(update={"lanes": lanes})

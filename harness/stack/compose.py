@@ -3,6 +3,9 @@
 The run directory gets a compose file of its own: the broker and the mock of stack.yml,
 and per lane a `webhook-<lane>` and a `worker-<lane>` that extend stack.yml's webhook and
 worker with the lane's settings, exactly as compose/matrix.yml does for the four pools.
+An external lane's services come from its own image instead (`own_services`): the broker
+and mock come up first, its task events are heard, then its containers, ready when the
+webhook answers and each worker announced itself.
 `docker compose up --wait` brings it up (every service has a healthcheck); the harness
 reaches the broker, the mock and the webhooks through ports Docker chooses on 127.0.0.1.
 Faults go through the Docker API: kill is SIGKILL to the worker's container, stop is
@@ -51,6 +54,8 @@ from .compose_host import (
 )
 from .core import LaneCore, StackCore, write_mock_config
 from .core import lane_env as core_lane_env
+from .external import LOG_LINES, ExternalLaneError, TaskEvents, answers, last_lines
+from .own_services import OwnLane, make_images, plan, project_services
 from .spec import LaneSpec, StackSpec, phone_number_id, settings_from_env
 
 # Names a caller may import from here, wherever they are written.
@@ -104,6 +109,14 @@ class ComposeWorker:
             self.container.stop(timeout=math.ceil(grace_s))
         return self._wait(timeout_s=30)
 
+    @property
+    def output(self) -> str:
+        """The container's last lines (an external lane's error quotes them)."""
+        try:
+            return self.container.logs(tail=50).decode(errors="replace")
+        except docker.errors.APIError:
+            return ""
+
     def kill(self) -> None:
         """SIGKILL the container's main process: the whole container dies with it."""
         with contextlib.suppress(docker.errors.APIError):  # already stopped: nothing to kill
@@ -117,7 +130,7 @@ class ComposeLane(LaneCore[ComposeWorker]):
     (its store through the broker's published port)."""
 
     webhook_url: str
-    task_events: None = None  # the replica bot writes its own events (no external lanes)
+    task_events: TaskEvents | None = None  # an external lane's Celery task events
 
 
 def lane_env(spec: StackSpec, index: int, lane: LaneSpec, run_id: str) -> dict[str, str]:
@@ -145,9 +158,11 @@ def project_file(
     mock_config: Path,
     project: str,
     labels: Mapping[str, str] | None = None,
+    own: Mapping[str, OwnLane] | None = None,
 ) -> dict[str, Any]:
-    """The run's compose file: stack.yml's services, one webhook and worker per lane;
-    every service carries `labels` (the run and its owner)."""
+    """The run's compose file: stack.yml's services, one webhook and worker per lane (an
+    external lane's from its own image, `own_services`); every service carries `labels`
+    (the run and its owner)."""
     healthy = {"condition": "service_healthy"}
     depends = {"broker": healthy, "mock": healthy}
 
@@ -164,6 +179,10 @@ def project_file(
     }
     for lane in spec.lanes:
         env = envs[lane.name]
+        if own and lane.name in own:
+            common = {"labels": dict(labels or {}), "depends_on": depends}
+            services |= project_services(lane.name, own[lane.name], common)
+            continue
         services[f"webhook-{lane.name}"] = extends("webhook") | {
             "environment": env,
             "depends_on": depends,
@@ -206,10 +225,11 @@ class ComposeStack(StackCore[ComposeLane]):
                     "container with the image's packages; broker, broker_url and pins are "
                     "for the local backend"
                 )
-            if lane.external is not None:
+            if lane.external is not None and not lane.external.in_containers:
                 raise ComposeUnavailable(
-                    f"lane {lane.name}: the compose backend runs the replica bot; an "
-                    "external lane is for the local backend"
+                    f"lane {lane.name}: on the compose backend an external lane runs in "
+                    "containers: give it `image` or `build` (with its commands), or "
+                    "`compose` services; its local commands are for the local backend"
                 )
         super().__init__(spec, run_dir)
         self.project = f"stagger-{self.run_id}"
@@ -219,6 +239,9 @@ class ComposeStack(StackCore[ComposeLane]):
         self._extra: list[ComposeWorker] = []  # workers the nemesis started
         self.removed: list[str] = []  # what killed runs had left, removed before this one
         self._brought_up = False
+        self._envs: dict[str, dict[str, str]] = {}
+        self._own: dict[str, OwnLane] = {}  # external lanes: their containers
+        self._task_events: dict[str, TaskEvents] = {}
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -231,14 +254,21 @@ class ComposeStack(StackCore[ComposeLane]):
         if self.removed:
             with (self.run_dir / "compose.log").open("a", encoding="utf-8") as log:
                 log.writelines(f"{line}\n" for line in self.removed)
-
-    def _start(self) -> None:
-        envs = {
+        self._envs = {
             lane.name: lane_env(self.spec, index, lane, self.run_id)
             for index, lane in enumerate(self.spec.lanes)
         }
+        for lane in self.spec.lanes:
+            if lane.external is not None:
+                self._own[lane.name] = plan(lane, self._envs[lane.name])
+        if self._own:  # bad input is said here, before anything starts
+            make_images(self._client, self._own, images()["STAGGER_IMAGE"])
+
+    def _start(self) -> None:
+        envs = self._envs
         labels = {RUN_LABEL: self.run_id, OWNER_LABEL: owner()}
-        project = project_file(self.spec, envs, self._write_mock_config(), self.project, labels)
+        mock_config = self._write_mock_config()
+        project = project_file(self.spec, envs, mock_config, self.project, labels, self._own)
         (self.run_dir / "compose.yml").write_text(json.dumps(project, indent=2))  # JSON is YAML
         (self.run_dir / "compose-project.txt").write_text(
             f"{self.project}\n# remove what a crashed run left: docker compose -p {self.project}"
@@ -246,12 +276,10 @@ class ComposeStack(StackCore[ComposeLane]):
         )
         reaper.tie_project(self.project, self.run_dir)  # removed even if the harness is killed
         self._brought_up = True  # from here on, `down` has something to remove
-        deadline = math.ceil(self.spec.start_timeout_s)
-        self._run_compose(
-            "up", "--detach", "--wait", "--wait-timeout", str(deadline), "--no-build",
-            "--pull", "never", "--quiet-pull",
-            timeout_s=deadline + 30,
-        )  # fmt: skip
+        if self._own:  # the broker first: task events are heard before any worker starts
+            self._up("broker", "mock")
+            self._listen(_host_port(self._containers()["broker"], "6379/tcp"))
+        self._up()
         containers = self._containers()
         broker_port = _host_port(containers["broker"], "6379/tcp")
         self.broker = Broker(url=f"redis://127.0.0.1:{broker_port}/0")
@@ -259,7 +287,9 @@ class ComposeStack(StackCore[ComposeLane]):
         self.broker_versions = {lane.name: version for lane in self.spec.lanes}
         self.mock_url = f"http://127.0.0.1:{_host_port(containers['mock'], '8000/tcp')}"
         for index, lane in enumerate(self.spec.lanes):
-            web_port = _host_port(containers[f"webhook-{lane.name}"], "8000/tcp")
+            own = self._own.get(lane.name)
+            port, path = (8000, "/webhook") if own is None else (own.port, own.path)
+            web_port = _host_port(containers[f"webhook-{lane.name}"], f"{port}/tcp")
             env = envs[lane.name]
             worker = containers[f"worker-{lane.name}"]
             self._lanes[lane.name] = ComposeLane(
@@ -267,10 +297,66 @@ class ComposeStack(StackCore[ComposeLane]):
                 index=index,
                 env=env,
                 settings=settings_from_env(env),
-                webhook_url=f"http://127.0.0.1:{web_port}/webhook",
+                webhook_url=f"http://127.0.0.1:{web_port}{path}",
                 store_url=self.broker.url_for_db(self.spec.database_of(index)),
                 workers=[ComposeWorker(worker, f"worker-{lane.name}", _main_pid(worker))],
+                task_events=self._task_events.get(lane.name),
             )
+        for name, own in self._own.items():
+            self._wait_own_ready(self._lanes[name], len(own.workers))
+
+    def _up(self, *services: str) -> None:
+        """`compose up --wait` of the services (all when none is named)."""
+        deadline = math.ceil(self.spec.start_timeout_s)
+        self._run_compose(
+            "up", "--detach", "--wait", "--wait-timeout", str(deadline), "--no-build",
+            "--pull", "never", "--quiet-pull", *services,
+            timeout_s=deadline + 30,
+        )  # fmt: skip
+
+    def _listen(self, broker_port: int) -> None:
+        """Each external lane's task events, from its database on the published broker."""
+        for index, lane in enumerate(self.spec.lanes):
+            if lane.name not in self._own:
+                continue
+            url = f"redis://127.0.0.1:{broker_port}/{self.spec.database_of(index)}"
+            events = TaskEvents(url)
+            self._task_events[lane.name] = events
+            try:
+                events.start(timeout_s=self.spec.start_timeout_s)
+            except ExternalLaneError as exc:
+                raise ExternalLaneError(f"lane {lane.name}: {exc}") from None
+
+    def _wait_own_ready(self, lane: ComposeLane, workers: int) -> None:
+        """An external lane is ready when its webhook answers and its workers announced
+        themselves on its broker (its containers need no healthcheck); one that exits
+        first fails the start at once, with its last lines."""
+        events = lane.task_events
+        assert events is not None
+
+        names = {f"webhook-{lane.name}", f"worker-{lane.name}"}
+        names |= {f"worker-{lane.name}-{n}" for n in range(2, workers + 1)}
+
+        def ready() -> bool:
+            for service, container in self._containers().items():
+                if service in names and container.status in ("exited", "dead"):
+                    tail = container.logs(tail=LOG_LINES).decode(errors="replace")
+                    raise ExternalLaneError(
+                        f"lane {lane.name}: its {service} container exited at start; its "
+                        f"last lines:\n{last_lines(tail)}"
+                    )
+            return events.online_count >= workers and answers(lane.webhook_url, timeout_s=0.5)
+
+        try:
+            wait_for(ready, timeout_s=self.spec.start_timeout_s, interval_s=0.2)
+        except DeadlineExceeded:
+            what = "webhook" if events.online_count >= workers else "worker"
+            container = self._containers()[f"{what}-{lane.name}"]
+            tail = container.logs(tail=LOG_LINES).decode(errors="replace")
+            raise ExternalLaneError(
+                f"lane {lane.name}: its {what} container was not ready within "
+                f"{self.spec.start_timeout_s:g} s; its last lines:\n{last_lines(tail)}"
+            ) from None
 
     def _write_mock_config(self) -> Path:
         """Every lane's business number, the scenario's behaviours, and each number's status
@@ -278,7 +364,7 @@ class ComposeStack(StackCore[ComposeLane]):
         behaviours = dict(self.spec.mock_behaviours)
         webhooks = dict(behaviours.get("webhooks") or {})
         webhooks["url_per_phone_number"] = {
-            phone_number_id(index): f"http://webhook-{lane.name}:8000/webhook"
+            phone_number_id(index): self._internal_webhook(lane.name)
             for index, lane in enumerate(self.spec.lanes)
         }
         behaviours["webhooks"] = webhooks
@@ -287,6 +373,13 @@ class ComposeStack(StackCore[ComposeLane]):
         )
         path.chmod(0o644)  # read by the mock's unprivileged user
         return path
+
+    def _internal_webhook(self, lane: str) -> str:
+        """The lane's webhook as the mock reaches it on the stack's network."""
+        own = self._own.get(lane)
+        if own is None:
+            return f"http://webhook-{lane}:8000/webhook"
+        return f"http://webhook-{lane}:{own.port}{own.path}"
 
     def _run_compose(self, *args: str, timeout_s: float) -> str:
         """One compose command on this project; ComposeError with its telling line if it fails."""
@@ -323,6 +416,7 @@ class ComposeStack(StackCore[ComposeLane]):
         lane = self._lanes[name]
         template = lane.workers[0].container.attrs
         number = self._worker_number(name)
+        seen = 0 if lane.task_events is None else lane.task_events.online_count
         config = template["Config"]
         labels = dict(config.get("Labels") or {})
         labels["com.docker.compose.container-number"] = str(number)
@@ -334,6 +428,7 @@ class ComposeStack(StackCore[ComposeLane]):
             name=f"{self.project}-worker-{name}-{number}",
             network=f"{self.project}_default",
             healthcheck=_healthcheck(config.get("Healthcheck")),
+            entrypoint=config.get("Entrypoint"),
             user=config.get("User") or None,
             working_dir=config.get("WorkingDir") or None,
             detach=True,
@@ -346,35 +441,42 @@ class ComposeStack(StackCore[ComposeLane]):
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True, v=True)
             raise ComposeError(f"worker {worker.log_name} removed: the stack is stopping")
-        self._wait_healthy(container)
+        self._wait_started(container, lane.task_events, seen)
         worker.pid = _main_pid(container)
         lane.workers.append(worker)
         return worker
 
-    def _wait_healthy(self, container: Container) -> None:
-        def healthy() -> bool:
+    def _wait_started(self, container: Container, events: TaskEvents | None, seen: int) -> None:
+        """A new worker container is ready once its healthcheck passes (the replica's), or
+        once it announced itself on the lane's broker (an external lane's: its image may
+        have no healthcheck); one that exits first fails at once."""
+        what = "healthy" if events is None else "online"
+
+        def ready() -> bool:
             if self._stopping:  # the run ended first: the fault is cut short, not failed
-                raise ComposeError(f"{container.name}: the stack stopped before it was healthy")
+                raise ComposeError(f"{container.name}: the stack stopped before it was {what}")
             container.reload()
             state = container.attrs["State"]
-            if state.get("Health", {}).get("Status") == "healthy":
+            if events is None and state.get("Health", {}).get("Status") == "healthy":
                 return True
             if state["Status"] in ("exited", "dead"):
                 tail = container.logs(tail=5).decode(errors="replace").strip()
                 raise ComposeError(f"{container.name} exited with {state['ExitCode']}: {tail}")
-            return False
+            return events is not None and events.online_count > seen
 
         try:
-            wait_for(healthy, timeout_s=self.spec.start_timeout_s, interval_s=0.2)
+            wait_for(ready, timeout_s=self.spec.start_timeout_s, interval_s=0.2)
         except DeadlineExceeded:
             raise ComposeError(
-                f"{container.name} not healthy within {self.spec.start_timeout_s:g} s"
+                f"{container.name} not {what} within {self.spec.start_timeout_s:g} s"
             ) from None
 
     # -- stop ----------------------------------------------------------------------------------
 
     def _stop(self) -> None:
         """Save every container's log, then remove containers, networks and volumes."""
+        for events in self._task_events.values():
+            events.stop()
         try:
             if self._client is not None and self._brought_up:
                 self._save_logs()

@@ -12,19 +12,46 @@ from __future__ import annotations
 
 import shlex
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ..errors import RunError
 from ..waiting import DeadlineExceeded, wait_for
 
+if TYPE_CHECKING:
+    from .spec import LaneSpec
+
 LOG_LINES = 15  # a failed start quotes the process's last lines
 
 
 class ExternalLaneError(RunError):
     """An external lane that cannot run: the message names the lane and says why."""
+
+
+def placeholders(
+    lane: LaneSpec, env: Mapping[str, str], *, python: str, api_url: str, port: int
+) -> dict[str, str]:
+    """What a lane's commands, `env` and `cwd` may name in braces, from the lane's
+    environment: one meaning on either backend (on compose, as seen inside the stack)."""
+    return {
+        "python": python,
+        "broker_url": env["CELERY_BROKER_URL"],
+        "api_url": api_url,
+        "phone_number_id": env["WHATSAPP_PHONE_NUMBER_ID"],
+        "token": env["WHATSAPP_ACCESS_TOKEN"],
+        "app_secret": env["WHATSAPP_APP_SECRET"],
+        "verify_token": env["WHATSAPP_VERIFY_TOKEN"],
+        "port": str(port),
+        "pool": lane.pool,
+        "concurrency": "" if lane.concurrency is None else str(lane.concurrency),
+        "queue": env["CELERY_TASK_QUEUE"],
+        "lane": lane.name,
+        "parts": env.get("FIXTURES_PARTS", ""),
+        "spacing_s": env.get("FIXTURES_SPACING_S", ""),
+    }
 
 
 def fill(text: str, values: dict[str, str]) -> str:

@@ -51,8 +51,9 @@ DEFAULT_TAGS = {
 # The python3 of each Debian release: the wheels are chosen for it.
 SUITE_PYTHON = {"bookworm": "3.11.2", "trixie": "3.13.5"}
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-# In the image, not a harness dependency: Flower, for the stacks' `observe` profile.
-IMAGE_EXTRAS = ("flower>=2",)
+# In the image, not harness dependencies: Flower, for the stacks' `observe` profile; Django,
+# for a team's Django bot built FROM this image (the offline base of `own_services`).
+IMAGE_EXTRAS = ("flower>=2", "django>=5.1")
 VERSION_LABEL = "org.opencontainers.image.version"
 SOURCE_LABEL = "io.stagger.harness.installed-at"  # the harness package the image came from
 STEP_TIMEOUT_S = 900.0  # debootstrap or a download on a slow mirror

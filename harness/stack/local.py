@@ -26,6 +26,7 @@ from ..bot import serve as bot_server
 from ..mock_admin import MockAdmin
 from ..processes import ServerProcess, ServerStartError, start_server
 from ..proxy import Proxy
+from ..scenario.containers import local_lanes_only
 from . import broker as brokers
 from . import rabbitmq
 from .core import VERIFY_TOKEN, LaneCore, StackCore, StackStopped, lane_env, write_mock_config
@@ -36,6 +37,7 @@ from .external import (
     check_url,
     command_argv,
     last_lines,
+    placeholders,
     workdir,
     worker_argv,
 )
@@ -84,6 +86,7 @@ class LocalStack(StackCore[Lane]):
     """Every part a real process on 127.0.0.1, stopped by PID (see the module)."""
 
     def __init__(self, spec: StackSpec, run_dir: Path) -> None:
+        local_lanes_only(spec.lanes)
         super().__init__(spec, run_dir)
         self.brokers = LocalBrokers(spec, run_dir, self._own)
         self.mock: ServerProcess | None = None
@@ -197,6 +200,7 @@ class LocalStack(StackCore[Lane]):
     ) -> ServerProcess:
         if spec.external is not None:
             events = self._task_events[spec.name]
+            assert spec.external.worker is not None  # a local lane has its command
             seen = events.online_count
             return self._spawn_external(
                 spec.name,
@@ -214,22 +218,13 @@ class LocalStack(StackCore[Lane]):
     def _prepare_external(self, spec: LaneSpec, env: dict[str, str]) -> None:
         """Fill the lane's placeholders; listen to its task events before its worker starts."""
         assert spec.external is not None
-        values = {
-            "python": str(spec.python or sys.executable),
-            "broker_url": env["CELERY_BROKER_URL"],
-            "api_url": self.mock_url,
-            "phone_number_id": env["WHATSAPP_PHONE_NUMBER_ID"],
-            "token": env["WHATSAPP_ACCESS_TOKEN"],
-            "app_secret": env["WHATSAPP_APP_SECRET"],
-            "verify_token": env["WHATSAPP_VERIFY_TOKEN"],
-            "port": str(brokers.free_port()),
-            "pool": spec.pool,
-            "concurrency": "" if spec.concurrency is None else str(spec.concurrency),
-            "queue": env["CELERY_TASK_QUEUE"],
-            "lane": spec.name,
-            "parts": env.get("FIXTURES_PARTS", ""),
-            "spacing_s": env.get("FIXTURES_SPACING_S", ""),
-        }
+        values = placeholders(
+            spec,
+            env,
+            python=str(spec.python or sys.executable),
+            api_url=self.mock_url,
+            port=brokers.free_port(),
+        )
         self._values[spec.name] = values
         env.update({name: value.format(**values) for name, value in spec.external.env.items()})
         events = TaskEvents(env["CELERY_BROKER_URL"])

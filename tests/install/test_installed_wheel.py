@@ -148,8 +148,9 @@ def test_the_docs_team_path_runs_command_by_command(team: Team) -> None:
                 "  fill in .github/workflows/stagger.yml"
             ], answer.stdout
     listed = _run(["git", "diff", "--cached", "--name-only"], repository).stdout.split()
-    assert sorted(listed) == [
-        ".github/workflows/stagger.yml", "stagger/pools.toml", "tests/test_stagger.py",
+    assert sorted(listed) == [  # the example has a compose file: its compose form too
+        ".github/workflows/stagger.yml", "stagger/compose.toml", "stagger/pools.toml",
+        "tests/test_stagger.py",
     ]  # fmt: skip
 
 

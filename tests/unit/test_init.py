@@ -7,6 +7,7 @@ missing fact must come back as a marked line that the harness refuses to run.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -310,3 +311,48 @@ def test_a_failed_write_puts_back_what_it_replaced(bot: Path) -> None:
     assert "nothing was changed" in output
     assert (bot / "tests" / "test_stagger.py").read_text() == "# mine\n"
     assert not (bot / "stagger" / "pools.toml").exists()
+
+
+def test_a_compose_file_is_offered_as_the_compose_form(bot: Path) -> None:
+    """The example's compose.yml: a second scenario runs its own services on containers,
+    the web service as the webhook and the I/O worker (queue `celery`) as the lane's."""
+    code, output = init(bot)
+
+    assert code == 0, output
+    assert "wrote stagger/compose.toml" in output
+    assert "harness run stagger/compose.toml --backend compose" in output
+    scenario, _ = load_scenario(str(bot / "stagger" / "compose.toml"))
+    assert [(lane.name, lane.pool_set_by) for lane in scenario.lanes][-1] == (
+        "gevent-settings",
+        "settings",
+    )
+    for lane in scenario.lanes:
+        assert lane.external is not None
+        compose = lane.external.compose
+        assert compose is not None
+        assert compose.file == str(bot / "compose.yml")
+        assert (compose.webhook, compose.workers) == (
+            "web",
+            ["celery_io_worker", "celery_cpu_worker"],
+        )
+        assert lane.external.webhook_path == "/webhook/"
+
+
+def test_a_compose_file_without_a_worker_marks_the_services(bot: Path) -> None:
+    (bot / "compose.yml").unlink()
+    (bot / "docker-compose.yml").write_text("services:\n  web:\n    command: gunicorn app\n")
+    code, output = init(bot)
+
+    assert code == 0, output
+    assert "fill in stagger/compose.toml" in output
+    with pytest.raises(ScenarioError, match=re.escape(UNFILLED_MARK)):
+        load_scenario(str(bot / "stagger" / "compose.toml"))
+
+
+def test_no_compose_file_no_compose_scenario(bot: Path) -> None:
+    (bot / "compose.yml").unlink()
+    code, output = init(bot)
+
+    assert code == 0, output
+    assert not (bot / "stagger" / "compose.toml").exists()
+    assert "--backend compose" not in output

@@ -9,7 +9,8 @@ import os
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-secret")
 DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+# In containers the mock posts statuses to the service's name: the compose file widens this.
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 INSTALLED_APPS = ["replies"]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "botsite.urls"
