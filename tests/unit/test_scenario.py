@@ -814,7 +814,7 @@ def test_kill_pool_process_is_refused_on_the_compose_backend() -> None:
     fault = '\n[[faults]]\nat_s = 1\naction = "kill-pool-process"\n'
     scenario = parse_scenario(prefork + fault, "pool.toml")
     check_backend(scenario, "local")
-    with pytest.raises(ScenarioError, match="local stack's workers and proxies only, not on"):
+    with pytest.raises(ScenarioError, match="workers, proxies and broker only, not on"):
         check_backend(scenario, "compose")
     check_backend(parse_scenario(prefork, "pool.toml"), "compose")  # no such fault: fine
 
@@ -827,6 +827,19 @@ def test_network_faults_are_refused_on_the_compose_backend() -> None:
     scenario = parse_scenario(VALID + fault, "net.toml")
     check_backend(scenario, "local")
     with pytest.raises(ScenarioError, match=r"net-reset \(every lane\) acts on the local"):
+        check_backend(scenario, "compose")
+
+
+@pytest.mark.parametrize("action", ["stop-broker", "restart-broker"])
+def test_broker_faults_are_refused_on_the_compose_backend(action: str) -> None:
+    """The compose stack does not stop and start its broker container."""
+    from harness.nemesis import check_backend
+
+    window = "\nduration_s = 1" if action == "stop-broker" else ""
+    fault = f'\n[[faults]]\nat_s = 1\naction = "{action}"{window}\n'
+    scenario = parse_scenario(VALID + fault, "broker.toml")
+    check_backend(scenario, "local")
+    with pytest.raises(ScenarioError, match=rf"{action} \(every lane\) acts on the local"):
         check_backend(scenario, "compose")
 
 
