@@ -162,13 +162,8 @@ def _lane(
     else:
         out.add(f"{line}  # {apps[0].where}; queue: {queue.where}")
     out.add('cwd = ".."  # the repository, relative to this file')
-    if settings and (project.pool_variable is None or not _namespaced(project)):
-        out.mark(
-            "this lane needs the settings to read the pool from the environment: add "
-            'CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "prefork") to '
-            "your Celery settings (namespace CELERY), or delete this lane",
-            "# (then delete these two lines)",
-        )
+    if settings:
+        _needs_pool_variable(out, project)
     _env(out, project, queue=True)
 
 
@@ -233,8 +228,22 @@ def compose_scenario_text(project: Project) -> tuple[str, list[tuple[int, str]]]
             out.add(line)
         if project.webhook_path is not None:
             out.add(f"webhook_path = {_toml(project.webhook_path.value)}")
+        if settings:
+            _needs_pool_variable(out, project)
         _env(out, project, queue=False)
     return out.text(), out.marks
+
+
+def _needs_pool_variable(out: _Lines, project: Project) -> None:
+    """The settings-only lane means something only where the settings read the pool from
+    the environment; else it is marked, to fill in or delete."""
+    if project.pool_variable is None or not _namespaced(project):
+        out.mark(
+            "this lane needs the settings to read the pool from the environment: add "
+            'CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "prefork") to '
+            "your Celery settings (namespace CELERY), or delete this lane",
+            "# (then delete these two lines)",
+        )
 
 
 def _namespaced(project: Project) -> bool:

@@ -32,6 +32,7 @@ from .images import ImageError, _build, present
 from .spec import LaneSpec
 
 POOL_OPTIONS = ("-P", "--pool")
+HEARTBEAT_OFF = "--without-heartbeat"
 CONCURRENCY_OPTIONS = ("-c", "--concurrency")
 OWN_REPOSITORY = "stagger/own"  # tags of the images built for lanes: stagger/own-<name>:<key>
 # What the harness sets itself: the team's compose file keeps its queue (its topology).
@@ -91,6 +92,8 @@ def read_compose(lane: str, path: str) -> dict[str, Any]:
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise OwnServiceError(f"lane {lane}: compose file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise OwnServiceError(f"lane {lane}: compose file {path} is not UTF-8: {exc}") from None
     except yaml.YAMLError as exc:
         raise OwnServiceError(f"lane {lane}: compose file {path} is not YAML: {exc}") from None
     services = document.get("services") if isinstance(document, dict) else None
@@ -105,19 +108,32 @@ def _service(lane: str, path: str, services: Mapping[str, Any], name: str) -> di
             f"lane {lane}: compose file {path} has no service {name!r}; it has: "
             f"{', '.join(sorted(services))}"
         )
-    return dict(services[name] or {})
+    body = services[name] or {}
+    if not isinstance(body, dict):
+        raise OwnServiceError(
+            f"lane {lane}: service {name!r} of {path} is a {type(body).__name__}, not a mapping"
+        )
+    return dict(body)
 
 
 def _argv(raw: Any) -> list[str] | None:
+    """A `command` or `entrypoint`, as a string (split as a shell would) or a list; a
+    ValueError says what is wrong with it."""
     if raw is None:
         return None
-    return shlex.split(raw) if isinstance(raw, str) else [str(word) for word in raw]
+    if isinstance(raw, str):
+        return shlex.split(raw)  # ValueError on an unclosed quote
+    if not isinstance(raw, list):
+        raise ValueError(f"a command is a string or a list, not {type(raw).__name__}")
+    return [str(word) for word in raw]
 
 
 def _environment(raw: Any) -> dict[str, str]:
     """A service's `environment`, as a mapping or a list of NAME=value."""
     if isinstance(raw, dict):
         return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+    if raw is not None and not isinstance(raw, list):
+        raise ValueError(f"`environment` is a mapping or a list, not {type(raw).__name__}")
     pairs = (str(item).partition("=") for item in raw or [])
     return {name: value for name, _, value in pairs}
 
@@ -185,16 +201,23 @@ def takes_pool(lane: str, argv: list[str] | None, what: str) -> list[str]:
 
 def pool_command(lane: LaneSpec, argv: list[str] | None, what: str) -> list[str]:
     """The lane's worker command with the lane's pool (on argv, unless the lane sets it in
-    settings), its concurrency and task events; what the team's file says of them goes."""
+    settings), its concurrency (if the lane sets one; else the file's) and task events;
+    what the team's file says of them goes."""
     argv = takes_pool(lane.name, argv, what)
-    out = _without(_without(argv, POOL_OPTIONS), CONCURRENCY_OPTIONS)
+    out = _without(argv, POOL_OPTIONS)
     if not lane.pool_from_settings:
         out.append(f"--pool={lane.pool}")
     if lane.concurrency is not None:
-        out.append(f"--concurrency={lane.concurrency}")
+        out = [*_without(out, CONCURRENCY_OPTIONS), f"--concurrency={lane.concurrency}"]
     if not {"-E", "--task-events"} & set(out):
         out.append("-E")
-    return out
+    return with_heartbeat(out)
+
+
+def with_heartbeat(argv: list[str]) -> list[str]:
+    """A worker command without `--without-heartbeat`: Celery sends `worker-online` from
+    its heartbeat step, and the harness knows a worker is ready by that event."""
+    return [word for word in argv if word != HEARTBEAT_OFF]
 
 
 # -- a lane's services ---------------------------------------------------------------------
@@ -224,21 +247,35 @@ def plan(lane: LaneSpec, env: Mapping[str, str]) -> OwnLane:
 
     def one(name: str, first_worker: bool = False) -> OwnService:
         raw = services[name]
-        command = _argv(raw.get("command"))
+        command, entrypoint, environment = _parsed(lane.name, compose.file, name, raw)
         if first_worker:
             command = pool_command(lane, command, f"service {name!r} of {compose.file}")
-        elif command is None:
-            command = []
+        else:
+            command = with_heartbeat(command or [])
         return OwnService(
             source=_source(lane.name, compose.file, name, raw),
             command=command,
-            environment=_environment(raw.get("environment")) | ours,
-            entrypoint=_argv(raw.get("entrypoint")),
+            environment=environment | ours,
+            entrypoint=entrypoint,
             working_dir=raw.get("working_dir"),
         )
 
     workers = [one(name, first_worker=i == 0) for i, name in enumerate(compose.workers)]
     return OwnLane(one(compose.webhook), workers, external.port, external.webhook_path)
+
+
+def _parsed(
+    lane: str, path: str, name: str, raw: Mapping[str, Any]
+) -> tuple[list[str] | None, list[str] | None, dict[str, str]]:
+    """A service's command, entrypoint and environment, or one line saying what is wrong."""
+    try:
+        return (
+            _argv(raw.get("command")),
+            _argv(raw.get("entrypoint")),
+            _environment(raw.get("environment")),
+        )
+    except ValueError as exc:
+        raise OwnServiceError(f"lane {lane}: service {name!r} of {path}: {exc}") from None
 
 
 def _from_image(
@@ -277,13 +314,11 @@ def check_lanes(client: docker.DockerClient, lanes: Mapping[str, External]) -> N
                 "its local commands are for the local backend"
             )
         if external.compose is not None:
+            path = external.compose.file
             services = named_services(name, external.compose)
+            parsed = {n: _parsed(name, path, n, raw) for n, raw in services.items()}
             first = external.compose.workers[0]
-            takes_pool(
-                name,
-                _argv(services[first].get("command")),
-                f"service {first!r} of {external.compose.file}",
-            )
+            takes_pool(name, parsed[first][0], f"service {first!r} of {path}")
             sources = [_source(name, external.compose.file, n, raw) for n, raw in services.items()]
         elif external.build is not None:
             sources = [

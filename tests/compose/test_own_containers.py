@@ -33,7 +33,6 @@ DJANGO = Path(__file__).resolve().parents[2] / "examples" / "django-bot"
 POOLS = DJANGO / "scenarios" / "django-compose-pools.toml"
 INCIDENT = DJANGO / "scenarios" / "django-compose-incident.toml"
 SCALE = 0.5  # as the local runs: the on-time bound at a quarter of the time
-FAIL_FAST_S = 20.0  # bad input is said before any image is built or container started
 
 
 def _run(path: Path, tmp: Path, client: docker.DockerClient) -> Iterator[RunOutcome]:
@@ -212,7 +211,6 @@ def test_a_lane_that_cannot_run_says_so_in_one_line_and_leaves_nothing(
     before = stagger_containers(docker_engine)
     run_dir = tmp_path / "run"
     argv = [sys.executable, "-m", "harness", "run", str(tmp_path / "own.toml")]
-    started = time.monotonic()
     answer = subprocess.run(
         [*argv, "--backend", "compose", "--out", str(run_dir)],
         capture_output=True,
@@ -222,7 +220,6 @@ def test_a_lane_that_cannot_run_says_so_in_one_line_and_leaves_nothing(
         stdin=subprocess.DEVNULL,
         check=False,
     )
-    took = time.monotonic() - started
     output = answer.stdout + answer.stderr
     assert answer.returncode == 2, output
     assert "mine" in output, output
@@ -230,7 +227,7 @@ def test_a_lane_that_cannot_run_says_so_in_one_line_and_leaves_nothing(
         lines = [line for line in output.splitlines() if line.strip()]
         assert len(lines) == 1, lines
         assert said in lines[0], lines
-        assert took < FAIL_FAST_S, f"took {took:.1f} s"
+        assert not (run_dir / "compose-project.txt").exists(), "a project was brought up"
     assert stagger_containers(docker_engine) == before
     if (run_dir / "compose-project.txt").exists():
         assert_nothing_left(docker_engine, run_dir_project(run_dir))

@@ -145,6 +145,10 @@ def test_settings_that_do_not_read_the_pool_mark_the_trap_lane(bot: Path) -> Non
     assert "CELERY_WORKER_POOL" in output
     with pytest.raises(ScenarioError, match="still marked"):
         load_scenario(str(bot / "stagger" / "pools.toml"))
+    # The compose form's trap lane too (the example has a compose file).
+    assert "fill in stagger/compose.toml:" in output
+    with pytest.raises(ScenarioError, match="still marked"):
+        load_scenario(str(bot / "stagger" / "compose.toml"))
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,8 @@ TEAM = ["celery", "-A", "app", "worker", "-Q", "celery", "-P", "prefork", "--con
             {"pool": "gevent", "concurrency": 20, "pool_from_settings": True},
             [*TEAM[:6], "--concurrency=20", "-E"],
         ),
-        ({"pool": "solo"}, [*TEAM[:6], "--pool=solo", "-E"]),
+        # No concurrency of the lane's own: the team's stays.
+        ({"pool": "solo"}, [*TEAM[:6], "--concurrency=20", "--pool=solo", "-E"]),
     ],
 )
 def test_the_lanes_worker_gets_its_pool_and_concurrency_in_place_of_the_teams(
@@ -254,3 +255,40 @@ def test_what_the_harness_writes_is_kept_from_compose_interpolation() -> None:
     own = plan(mine, lane_env(_spec(mine), 0, mine, "abcd"))
     assert own.webhook.environment["GREETING"] == "$$HOME"
     assert own.webhook.working_dir == "/srv/bot"  # in the container, not on the host
+
+
+def test_the_heartbeat_stays_on_so_the_worker_says_it_is_online() -> None:
+    """Celery sends worker-online from its heartbeat step: `--without-heartbeat` goes."""
+    spec = LaneSpec(name="mine", pool="threads", concurrency=4)
+    argv = [*TEAM, "--without-gossip", "--without-heartbeat", "--without-mingle"]
+    got = pool_command(spec, argv, "service 'worker'")
+    assert "--without-heartbeat" not in got
+    assert got == [*TEAM[:6], "--without-gossip", "--without-mingle", "--pool=threads",
+                   "--concurrency=4", "-E"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("    command: celery -A app worker 'unclosed\n", "No closing quotation"),
+        ("    command: 42\n", "a command is a string or a list, not int"),
+        (
+            "    command: celery -A app worker\n    environment: A=1\n",
+            "`environment` is a mapping or a list, not str",
+        ),
+    ],
+)
+def test_a_malformed_service_is_one_line_naming_the_lane_and_service(
+    tmp_path: Path, body: str, said: str
+) -> None:
+    compose = tmp_path / "compose.yml"
+    compose.write_text("services:\n  web:\n    image: bot\n  worker:\n    image: bot\n" + body)
+    external = External.model_validate(
+        {"compose": {"file": str(compose), "webhook": "web", "workers": ["worker"]}}
+    )
+    with pytest.raises(OwnServiceError) as raised:
+        check_lanes(None, {"mine": external})  # type: ignore[arg-type]  # fails before Docker
+    message = str(raised.value)
+    assert message.startswith(f"lane mine: service 'worker' of {compose}: "), message
+    assert said in message
+    assert "\n" not in message
