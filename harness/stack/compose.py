@@ -411,7 +411,7 @@ class ComposeStack(StackCore[ComposeLane]):
 
     def start_worker(self, name: str) -> ComposeWorker:
         """A new container of lane `name`'s worker (logged as worker-<lane>.<n>); wait until
-        its healthcheck passes."""
+        it is ready (`_wait_started`)."""
         assert self._client is not None
         lane = self._lanes[name]
         template = lane.workers[0].container.attrs

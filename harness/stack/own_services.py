@@ -288,8 +288,8 @@ def _from_image(
     else:
         source = Source(image=external.image)
     filled = dict(values)
-    webhook_argv = [word.replace("$", "$$") for word in command_argv(external.webhook, filled)]
-    worker_words = [word.replace("$", "$$") for word in worker_argv(external.worker, filled)]
+    webhook_argv = _literal_words(command_argv(external.webhook, filled))
+    worker_words = _literal_words(worker_argv(external.worker, filled))
     webhook = OwnService(source, webhook_argv, env, None, external.cwd)
     worker = OwnService(source, worker_words, env, None, external.cwd)
     return OwnLane(webhook, [worker], external.port, external.webhook_path)
@@ -298,7 +298,17 @@ def _from_image(
 def _literal(env: Mapping[str, str]) -> dict[str, str]:
     """Values the harness writes into the run's compose file, kept from compose's `$`
     interpolation (what comes from the team's own file is theirs, written for it)."""
-    return {name: value.replace("$", "$$") for name, value in env.items()}
+    return {name: _escaped(value) for name, value in env.items()}
+
+
+def _literal_words(argv: list[str]) -> list[str]:
+    """A command the harness writes into the run's compose file, kept as `_literal` keeps
+    values."""
+    return [_escaped(word) for word in argv]
+
+
+def _escaped(text: str) -> str:
+    return text.replace("$", "$$")
 
 
 def check_lanes(client: docker.DockerClient, lanes: Mapping[str, External]) -> None:
