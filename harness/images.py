@@ -31,7 +31,7 @@ def images(
 ) -> None:
     """Build the images of `--backend compose` from this install, with no registry.
 
-    Base (debootstrap) and broker (Debian's redis-server) when missing;
+    Base (debootstrap) when missing, broker (Debian's redis-server) from the build cache;
     the project image always, from the build cache when nothing changed.
     Needs root, debootstrap and a running dockerd.
 

@@ -30,12 +30,13 @@ from typing import Any
 
 import docker
 import docker.errors
+import redis
 from docker.models.containers import Container
 
 from .. import reaper
 from ..processes import run_command
 from ..waiting import DeadlineExceeded, wait_for
-from .broker import Broker
+from .broker import Broker, free_port
 from .compose_host import (
     COMPOSE_DIR,
     OWNER_LABEL,
@@ -52,7 +53,7 @@ from .compose_host import (
     preflight,
     remove_orphans,
 )
-from .core import LaneCore, StackCore, write_mock_config
+from .core import LaneCore, StackCore, StackStopped, write_mock_config
 from .core import lane_env as core_lane_env
 from .external import LOG_LINES, ExternalLaneError, TaskEvents, answers, last_lines
 from .own_services import OwnLane, make_images, plan, project_services
@@ -78,6 +79,7 @@ __all__ = [
 ]
 
 DOWN_TIMEOUT_S = 10  # a worker's warm shutdown at the end of a run, then SIGKILL
+BROKER_STOP_S = 30.0  # a broker fault: the broker's own save and exit
 COMMAND_TIMEOUT_S = 120.0  # `compose down` and friends, beyond the bring-up's own deadline
 
 
@@ -242,6 +244,9 @@ class ComposeStack(StackCore[ComposeLane]):
         self._envs: dict[str, dict[str, str]] = {}
         self._own: dict[str, OwnLane] = {}  # external lanes: their containers
         self._task_events: dict[str, TaskEvents] = {}
+        # Pinned (BROKER_PORT) or chosen now: a broker fault starts the same container
+        # again, and Docker would give it a new port where compose left the choice to it.
+        self._broker_port = 0
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -251,6 +256,7 @@ class ComposeStack(StackCore[ComposeLane]):
         self._compose = compose_command()
         super()._prepare()
         self.removed = remove_orphans(self._client)
+        self._broker_port = int(os.environ.get("BROKER_PORT") or 0) or free_port()
         if self.removed:
             with (self.run_dir / "compose.log").open("a", encoding="utf-8") as log:
                 log.writelines(f"{line}\n" for line in self.removed)
@@ -384,6 +390,7 @@ class ComposeStack(StackCore[ComposeLane]):
     def _run_compose(self, *args: str, timeout_s: float) -> str:
         """One compose command on this project; ComposeError with its telling line if it fails."""
         env = {**os.environ, **images(), "WEBHOOK_PORT": "0"}
+        env["BROKER_PORT"] = str(self._broker_port)
         argv = [*self._compose, "--project-name", self.project]
         argv += ["--file", str(self.run_dir / "compose.yml"), *args]
         answer = run_command(argv, timeout_s=timeout_s, env=env, tie="docker compose")
@@ -470,6 +477,59 @@ class ComposeStack(StackCore[ComposeLane]):
             raise ComposeError(
                 f"{container.name} not {what} within {self.spec.start_timeout_s:g} s"
             ) from None
+
+    def stop_broker(self, keep_data: bool) -> int:
+        """Stop the broker container, as `restart-broker`/`stop-broker` stop the local one:
+        Redis saves first with `keep_data` (`SHUTDOWN SAVE`: the container keeps its file
+        for the start), else its file of an earlier save goes first and nothing is saved.
+        The PID of its main process, as the host sees it."""
+        container = self._containers()["broker"]
+        pid = _main_pid(container)
+        assert self.broker is not None
+        client = redis.Redis.from_url(self.broker.url, socket_timeout=BROKER_STOP_S)
+        try:
+            if not keep_data:
+                where = client.config_get("dir")["dir"], client.config_get("dbfilename")
+                path = f"{where[0]}/{where[1]['dbfilename']}"
+                container.exec_run(["rm", "-f", path])
+            with contextlib.suppress(redis.ConnectionError):  # it closes as it exits
+                client.execute_command("SHUTDOWN", "SAVE" if keep_data else "NOSAVE")
+        except redis.ResponseError as exc:  # it runs on, e.g. where it could not save
+            raise ComposeError(
+                f"the broker container did not stop: {exc} (its log: broker.log in the run "
+                "directory; with keep_data its image must let it write its directory)"
+            ) from None
+        finally:
+            client.close()
+        container.wait(timeout=BROKER_STOP_S)
+        return pid
+
+    def start_broker(self) -> int:
+        """Start the broker container again (on its pinned port, its saved data loaded, if
+        any); returns once it answers PING, with its main process's PID."""
+        with self._lock:
+            if self._stopping:
+                raise StackStopped("not starting the broker: the stack is stopping")
+        container = self._containers()["broker"]
+        container.start()
+        assert self.broker is not None
+        client = redis.Redis.from_url(self.broker.url, socket_timeout=1.0)
+
+        def answers() -> bool:
+            with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
+                return bool(client.ping())
+            return False
+
+        try:
+            wait_for(answers, timeout_s=self.spec.start_timeout_s, interval_s=0.1)
+        except DeadlineExceeded:
+            raise ComposeError(
+                f"the broker container did not answer within {self.spec.start_timeout_s:g} s "
+                "of its start again"
+            ) from None
+        finally:
+            client.close()
+        return _main_pid(container)
 
     # -- stop ----------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .spec import LaneSpec
 
 LOG_LINES = 15  # a failed start quotes the process's last lines
+RECONNECT_S = 0.2  # the event receiver, between tries to reach a broker that went away
 
 
 class ExternalLaneError(RunError):
@@ -108,22 +109,32 @@ class TaskEvents:
 
     Started before the worker (events sent before anyone listens are lost); `online_count`
     counts the workers that announced themselves: an external worker is ready when it grows.
+    A broker that goes away (a fault) ends the receiver's connection: it connects again
+    until stopped (`reconnects` counts how often), so the events after the outage are heard;
+    those sent while it was down are lost, as they are to Flower.
     """
 
     def __init__(self, broker_url: str) -> None:
         self.broker_url = broker_url
         self.events: list[dict[str, Any]] = []
         self.online_count = 0  # worker-online events: each worker announces itself once
+        self.reconnects = 0
         self._lock = threading.Lock()
         self._receiver: Any = None
         self._listening = threading.Event()
+        self._stopped = threading.Event()
         self._error: BaseException | None = None
+        self._last_connection_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True, name="task-events")
 
     def start(self, timeout_s: float = 10.0) -> None:
         self._thread.start()
         if not self._listening.wait(timeout_s):
-            raise ExternalLaneError(f"no event receiver on {self.broker_url} in {timeout_s:g} s")
+            why = self._last_connection_error
+            detail = "" if why is None else f" (last: {why})"
+            raise ExternalLaneError(
+                f"no event receiver on {self.broker_url} in {timeout_s:g} s{detail}"
+            )
         if self._error is not None:
             raise ExternalLaneError(f"event receiver on {self.broker_url}: {self._error}")
 
@@ -137,30 +148,51 @@ class TaskEvents:
 
     def _run(self) -> None:
         from celery import Celery
+        from kombu.exceptions import OperationalError
 
         app = Celery(broker=self.broker_url, set_as_current=False)
         try:
-            with app.connection_for_read() as connection:
-                receiver = app.events.Receiver(connection, handlers={"*": self._on_event})
-                consume_ready = receiver.on_consume_ready
-
-                def listening(*args: Any, **kwargs: Any) -> None:
-                    self._listening.set()  # the queue is bound: no event is lost from here
-                    consume_ready(*args, **kwargs)
-
-                receiver.on_consume_ready = listening
-                self._receiver = receiver
-                receiver.capture(limit=None, timeout=None, wakeup=False)  # until should_stop
+            while not self._stopped.is_set():
+                with app.connection_for_read() as connection:
+                    lost = (
+                        OperationalError,  # no connection made (kombu's wrapping)
+                        *connection.connection_errors,
+                        *connection.channel_errors,
+                    )
+                    try:
+                        self._capture(app, connection)
+                    except lost as exc:  # the broker went away: connect again
+                        self._last_connection_error = exc
+                        if self._listening.is_set():
+                            self.reconnects += 1
+                        self._stopped.wait(RECONNECT_S)
         except Exception as exc:
             self._error = exc
-        finally:
             self._listening.set()
+
+    def _capture(self, app: Any, connection: Any) -> None:
+        """Events until stopped, or until the connection is lost (raised)."""
+        connection.ensure_connection(max_retries=0)  # one try: `_run` retries, stoppably
+        receiver = app.events.Receiver(connection, handlers={"*": self._on_event})
+        receiver.connect_max_retries = 0  # its own connection (a clone) too
+        consume_ready = receiver.on_consume_ready
+
+        def listening(*args: Any, **kwargs: Any) -> None:
+            self._listening.set()  # the queue is bound: no event is lost from here
+            consume_ready(*args, **kwargs)
+
+        receiver.on_consume_ready = listening
+        self._receiver = receiver
+        if self._stopped.is_set():  # stopped while connecting
+            return
+        receiver.capture(limit=None, timeout=None, wakeup=False)  # until should_stop
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.events)
 
     def stop(self) -> None:
+        self._stopped.set()
         if self._receiver is not None:
             self._receiver.should_stop = True
         self._thread.join(timeout=5.0)

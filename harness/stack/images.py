@@ -361,20 +361,21 @@ def check_host(settings: ImageSettings, rebuild: bool, client: docker.DockerClie
 
 
 def build_images(settings: ImageSettings, rebuild: bool, say: Say) -> None:
-    """Base and broker when missing (or `rebuild`); the project image always, from the
-    build cache when its context did not change."""
+    """The base when missing (or `rebuild`); the broker and project images always, from
+    the build cache when their Dockerfile and context did not change (a broker image of an
+    older release is brought up to date)."""
     client = engine()
     try:
         check_host(settings, rebuild, client)
-        steps: list[tuple[str, str, Callable[[], None]]] = [
-            ("base", settings.base, lambda: base_image(client, settings)),
-            ("broker", settings.broker, lambda: broker_image(client, settings, rebuild)),
-        ]
-        for kind, tag, step in steps:
-            if not rebuild and present(client, tag):
-                say(f"{kind} image {tag}: present")
-                continue
-            _timed(f"{kind} image {tag}", step, say)
+        if not rebuild and present(client, settings.base):
+            say(f"base image {settings.base}: present")
+        else:
+            _timed(f"base image {settings.base}", lambda: base_image(client, settings), say)
+        _timed(
+            f"broker image {settings.broker}",
+            lambda: broker_image(client, settings, rebuild),
+            say,
+        )
         wheel_dir = _timed(
             f"wheels for Python {settings.python}", lambda: wheels(settings, say), say
         )

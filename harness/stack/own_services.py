@@ -36,6 +36,7 @@ HEARTBEAT_OFF = "--without-heartbeat"
 CONCURRENCY_OPTIONS = ("-c", "--concurrency")
 OWN_REPOSITORY = "stagger/own"  # tags of the images built for lanes: stagger/own-<name>:<key>
 # What the harness sets itself: the team's compose file keeps its queue (its topology).
+POOL_VARIABLE = "CELERY_WORKER_POOL"  # where a settings pool is read (as the local lanes')
 QUEUE_VARIABLE = "CELERY_TASK_QUEUE"
 
 
@@ -214,6 +215,16 @@ def pool_command(lane: LaneSpec, argv: list[str] | None, what: str) -> list[str]
     return with_heartbeat(out)
 
 
+def argv_pool(lane: LaneSpec, environment: Mapping[str, str]) -> dict[str, str]:
+    """Where the lane's pool goes on the command line and the service's environment names
+    another in CELERY_WORKER_POOL, that too: Celery takes `--pool=prefork` for its own
+    default and lets a configured `worker_pool` win (`WorkersPool.convert` in
+    celery/bin/worker.py), so a prefork lane would run the file's pool instead."""
+    if lane.pool_from_settings or POOL_VARIABLE not in environment:
+        return {}
+    return {POOL_VARIABLE: lane.pool}
+
+
 def with_heartbeat(argv: list[str]) -> list[str]:
     """A worker command without `--without-heartbeat`: Celery sends `worker-online` from
     its heartbeat step, and the harness knows a worker is ready by that event."""
@@ -250,6 +261,7 @@ def plan(lane: LaneSpec, env: Mapping[str, str]) -> OwnLane:
         command, entrypoint, environment = _parsed(lane.name, compose.file, name, raw)
         if first_worker:
             command = pool_command(lane, command, f"service {name!r} of {compose.file}")
+            environment |= argv_pool(lane, environment)
         else:
             command = with_heartbeat(command or [])
         return OwnService(

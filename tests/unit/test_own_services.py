@@ -292,3 +292,17 @@ def test_a_malformed_service_is_one_line_naming_the_lane_and_service(
     assert message.startswith(f"lane mine: service 'worker' of {compose}: "), message
     assert said in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("pool", ["prefork", "solo"])
+def test_a_pool_on_the_command_line_also_replaces_the_files_settings_pool(pool: str) -> None:
+    """Celery takes `--pool=prefork` for its default and runs the configured worker_pool
+    instead: the lane's worker gets its pool in CELERY_WORKER_POOL too; the file's other
+    workers and web keep the file's."""
+    mine = lane({"compose": INCIDENT}, pool=pool)
+    own = plan(mine, lane_env(_spec(mine), 0, mine, "abcd"))
+    io, cpu = own.workers
+    assert f"--pool={pool}" in io.command
+    assert io.environment["CELERY_WORKER_POOL"] == pool
+    assert cpu.environment["CELERY_WORKER_POOL"] == "gevent"  # as the file has it
+    assert own.webhook.environment["CELERY_WORKER_POOL"] == "gevent"

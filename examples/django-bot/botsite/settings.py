@@ -44,5 +44,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# How long Redis holds a message a worker took and never acknowledged before it hands it
+# out again (kombu's default: an hour).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": float(os.environ.get("CELERY_BROKER_VISIBILITY_TIMEOUT", "3600"))
+}
 # The incident's setting: the pool chosen here, never on the worker's command line.
 CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "prefork")

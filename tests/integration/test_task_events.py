@@ -1,0 +1,75 @@
+"""An external lane's task events heard across a broker restart (a broker fault)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+from harness.stack import broker as brokers
+from harness.stack.external import ExternalLaneError, TaskEvents
+from harness.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+HEAR_S = 10.0  # an event travels in milliseconds; the receiver reconnects in RECONNECT_S
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[brokers.Broker]:
+    started = brokers.start_embedded(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def _send(url: str, uuid: str) -> None:
+    """One task event, sent as a worker sends it (Celery's event dispatcher)."""
+    app = Celery(broker=url, set_as_current=False)
+    with app.connection_for_write() as connection:
+        dispatcher = app.events.Dispatcher(connection, enabled=True)
+        dispatcher.send("task-received", uuid=uuid)
+        dispatcher.close()
+
+
+def _heard(events: TaskEvents) -> set[str]:
+    return {event["uuid"] for event in events.snapshot()}
+
+
+def test_events_after_a_restart_of_the_broker_are_heard(
+    broker: brokers.Broker, tmp_path: Path
+) -> None:
+    url = broker.url_for_db(2)
+    events = TaskEvents(url)
+    events.start(timeout_s=HEAR_S)
+    try:
+        _send(url, "before")
+        wait_for(lambda: "before" in _heard(events), timeout_s=HEAR_S, interval_s=0.05)
+
+        brokers.shut_down(broker, keep_data=False)
+        brokers.start_again(broker, tmp_path / "broker.2.log")
+
+        # Sent until heard: one sent before the receiver is back is lost, as to Flower.
+        def heard_after() -> bool:
+            _send(url, "after")
+            return "after" in _heard(events)
+
+        wait_for(heard_after, timeout_s=HEAR_S, interval_s=0.2)
+        assert events.reconnects >= 1
+    finally:
+        events.stop()
+    assert not events._thread.is_alive()  # stopped, not left retrying
+
+
+def test_a_broker_that_never_answers_fails_the_start_with_its_error() -> None:
+    port = brokers.free_port()
+    events = TaskEvents(f"redis://127.0.0.1:{port}/0")
+    try:
+        with pytest.raises(ExternalLaneError, match=rf"no event receiver on .*:{port}/0 .*last: "):
+            events.start(timeout_s=1.0)
+    finally:
+        events.stop()
+    assert not events._thread.is_alive()
