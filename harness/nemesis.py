@@ -83,15 +83,15 @@ def check_broker(scenario: Scenario, broker_url: str | None) -> None:
 
 
 def check_backend(scenario: Scenario, backend: str) -> None:
-    """kill-pool-process finds a worker's pool processes among the host's processes, and
-    the network faults act on the local stack's proxies: on the compose backend the
-    workers are inside containers, with no proxy between them and the broker or the API.
-    Refused before anything starts (a fault that could only fail when it struck would
-    leave a run that means nothing). The broker faults run on both: the compose stack
-    stops and starts its broker container."""
+    """kill-pool-process finds a worker's pool processes among the host's processes: on the
+    compose backend they are inside a container. Refused before anything starts (a fault
+    that could only fail when it struck would leave a run that means nothing). The
+    network faults act on either backend's proxies (the compose project's `proxy`
+    service: `compose_proxies`), the broker faults on either backend's broker (the
+    compose stack stops and starts its broker container)."""
     if backend == "local":
         return
-    local_only = {"kill-pool-process", *NET_ACTIONS}
+    local_only = {"kill-pool-process"}
     found = sorted(
         {
             f"{f.action} ({f.lane or 'every lane'})"
@@ -102,7 +102,7 @@ def check_backend(scenario: Scenario, backend: str) -> None:
     if found:
         raise ScenarioError(
             f"scenario {scenario.name!r}: {', '.join(found)} acts on the local stack's "
-            f"workers and proxies only, not on the {backend} backend; run it "
+            f"pool processes only, not on the {backend} backend; run it "
             "without --backend, or leave the fault out"
         )
 
@@ -370,7 +370,7 @@ class Nemesis:
         """Delay, cut or black-hole the lane's proxy to its broker or API for the window;
         or leave its open connections half-open, for good."""
         assert fault.target is not None
-        proxy = getattr(lane, "proxies", {}).get(fault.target)  # the local stack's lanes
+        proxy = getattr(lane, "proxies", {}).get(fault.target)  # Proxy, or RemoteProxy
         if proxy is None:
             raise RuntimeError(f"lane {lane.name!r} has no proxy to the {fault.target}")
         if fault.action == "net-half-open":

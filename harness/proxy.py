@@ -1,8 +1,9 @@
-"""A loopback TCP proxy the harness owns, to put network faults between two parts.
+"""A TCP proxy the harness owns, to put network faults between two parts.
 
-One `Proxy` listens on a free 127.0.0.1 port and forwards every connection to one
-upstream (a lane's broker, or the mock Cloud API). Like toxiproxy's toxics, a fault is
-switched on for a window and off again:
+One `Proxy` listens on a free 127.0.0.1 port (or where it is told: in the compose
+backend's proxy container, `harness.proxy_service`, on every interface at fixed ports)
+and forwards every connection to one upstream (a lane's broker, or the mock Cloud API).
+Like toxiproxy's toxics, a fault is switched on for a window and off again:
 
 - `delay`: every chunk of data, both ways, waits `delay_s` before it is passed on;
 - `reset`: every open connection is cut with a TCP reset, and so is every new one
@@ -37,12 +38,22 @@ START_TIMEOUT_S = 10.0
 
 
 class Proxy:
-    """Forward 127.0.0.1:`port` to `upstream_host`:`upstream_port`; see the module."""
+    """Forward `host`:`port` (loopback, a free port, by default) to
+    `upstream_host`:`upstream_port`; see the module."""
 
-    def __init__(self, upstream_host: str, upstream_port: int, name: str = "proxy") -> None:
+    def __init__(
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        name: str = "proxy",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.name = name
-        self.port = 0
+        self.host = host
+        self.port = port
         self.mode: Mode | None = None
         self.delay_s = 0.0
         self.connections = 0  # accepted so far: a test can see that traffic went through
@@ -57,7 +68,7 @@ class Proxy:
     # -- the harness's side -------------------------------------------------------------------
 
     def start(self) -> int:
-        """Listen on a free loopback port; return it."""
+        """Listen (on a free loopback port unless told otherwise); return the port."""
         self._thread.start()
         self.port = self._call(self._listen()).result(timeout=START_TIMEOUT_S)
         return self.port
@@ -68,10 +79,7 @@ class Proxy:
 
     def through(self, url: str) -> str:
         """`url` with its host and port replaced by this proxy's (its credentials kept)."""
-        parts = urlsplit(url)
-        netloc = parts.netloc.rsplit("@", 1)
-        auth = netloc[0] + "@" if len(netloc) == 2 else ""
-        return urlunsplit(parts._replace(netloc=auth + self.url_host))
+        return through(url, self.url_host)
 
     def switch(self, mode: Mode | None, delay_s: float = 0.0) -> None:
         """Switch a fault on (`mode`), or off (None); returns once it is in force."""
@@ -101,7 +109,7 @@ class Proxy:
     async def _listen(self) -> int:
         self._flowing = asyncio.Event()
         self._flowing.set()
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._accept, self.host, self.port)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def _switch(self, mode: Mode | None, delay_s: float) -> None:
@@ -191,3 +199,11 @@ class Proxy:
         with contextlib.suppress(OSError, RuntimeError):
             if writer.can_write_eof() and not writer.is_closing():
                 writer.write_eof()
+
+
+def through(url: str, host_port: str) -> str:
+    """`url` with its host and port replaced by `host_port` (its credentials kept)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    auth = netloc[0] + "@" if len(netloc) == 2 else ""
+    return urlunsplit(parts._replace(netloc=auth + host_port))

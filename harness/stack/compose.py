@@ -10,6 +10,7 @@ webhook answers and each worker announced itself.
 reaches the broker, the mock and the webhooks through ports Docker chooses on 127.0.0.1.
 Faults go through the Docker API: kill is SIGKILL to the worker's container, stop is
 `docker stop` with the fault's grace, start is a new container of the lane's worker.
+Network faults go through a `proxy` service the project then has (`compose_proxies`).
 Whatever way the run ends, the containers' logs are written to the run directory and
 `docker compose down --volumes` removes every container, network and volume it started.
 If the harness is killed instead, its reaper (`harness.reaper`) removes the project; every
@@ -23,8 +24,8 @@ import contextlib
 import json
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ from docker.models.containers import Container
 
 from .. import reaper
 from ..processes import run_command
+from ..proxy_service import ProxyPlan, RemoteProxy
 from ..waiting import DeadlineExceeded, wait_for
+from . import compose_proxies
 from .broker import Broker, free_port
 from .compose_host import (
     COMPOSE_DIR,
@@ -133,6 +136,7 @@ class ComposeLane(LaneCore[ComposeWorker]):
 
     webhook_url: str
     task_events: TaskEvents | None = None  # an external lane's Celery task events
+    proxies: dict[str, RemoteProxy] = field(default_factory=dict)  # network faults
 
 
 def lane_env(spec: StackSpec, index: int, lane: LaneSpec, run_id: str) -> dict[str, str]:
@@ -161,12 +165,16 @@ def project_file(
     project: str,
     labels: Mapping[str, str] | None = None,
     own: Mapping[str, OwnLane] | None = None,
+    proxies: Sequence[ProxyPlan] = (),
 ) -> dict[str, Any]:
     """The run's compose file: stack.yml's services, one webhook and worker per lane (an
-    external lane's from its own image, `own_services`); every service carries `labels`
-    (the run and its owner)."""
+    external lane's from its own image, `own_services`), the lanes' `proxy` when they
+    have proxies (`compose_proxies`); every service carries `labels` (the run and its
+    owner)."""
     healthy = {"condition": "service_healthy"}
     depends = {"broker": healthy, "mock": healthy}
+    if proxies:
+        depends[compose_proxies.SERVICE] = healthy
 
     def extends(service: str) -> dict[str, Any]:
         return {
@@ -179,6 +187,8 @@ def project_file(
         "mock": extends("mock")
         | {"volumes": [f"{mock_config.resolve()}:/etc/stagger/mock-config.json:ro"]},
     }
+    if proxies:
+        services[compose_proxies.SERVICE] = compose_proxies.service(proxies, labels or {})
     for lane in spec.lanes:
         env = envs[lane.name]
         if own and lane.name in own:
@@ -247,6 +257,7 @@ class ComposeStack(StackCore[ComposeLane]):
         # Pinned (BROKER_PORT) or chosen now: a broker fault starts the same container
         # again, and Docker would give it a new port where compose left the choice to it.
         self._broker_port = 0
+        self._proxy_plans: list[ProxyPlan] = []  # network faults: the lanes' proxies
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -264,6 +275,12 @@ class ComposeStack(StackCore[ComposeLane]):
             lane.name: lane_env(self.spec, index, lane, self.run_id)
             for index, lane in enumerate(self.spec.lanes)
         }
+        if self.spec.proxied:  # before the external lanes' services take their values
+            self._proxy_plans = compose_proxies.plans(self.spec, self._envs)
+            self._envs = {
+                name: compose_proxies.routed_env(env, name, self._proxy_plans)
+                for name, env in self._envs.items()
+            }
         for lane in self.spec.lanes:
             if lane.external is not None:
                 self._own[lane.name] = plan(lane, self._envs[lane.name])
@@ -274,7 +291,9 @@ class ComposeStack(StackCore[ComposeLane]):
         envs = self._envs
         labels = {RUN_LABEL: self.run_id, OWNER_LABEL: owner()}
         mock_config = self._write_mock_config()
-        project = project_file(self.spec, envs, mock_config, self.project, labels, self._own)
+        project = project_file(
+            self.spec, envs, mock_config, self.project, labels, self._own, self._proxy_plans
+        )
         (self.run_dir / "compose.yml").write_text(json.dumps(project, indent=2))  # JSON is YAML
         (self.run_dir / "compose-project.txt").write_text(
             f"{self.project}\n# remove what a crashed run left: docker compose -p {self.project}"
@@ -292,6 +311,12 @@ class ComposeStack(StackCore[ComposeLane]):
         version = self.broker.version()
         self.broker_versions = {lane.name: version for lane in self.spec.lanes}
         self.mock_url = f"http://127.0.0.1:{_host_port(containers['mock'], '8000/tcp')}"
+        control_url = ""
+        if self._proxy_plans:
+            proxy = containers[compose_proxies.SERVICE]
+            control_url = (
+                f"http://127.0.0.1:{_host_port(proxy, f'{compose_proxies.CONTROL_PORT}/tcp')}"
+            )
         for index, lane in enumerate(self.spec.lanes):
             own = self._own.get(lane.name)
             port, path = (8000, "/webhook") if own is None else (own.port, own.path)
@@ -307,6 +332,7 @@ class ComposeStack(StackCore[ComposeLane]):
                 store_url=self.broker.url_for_db(self.spec.database_of(index)),
                 workers=[ComposeWorker(worker, f"worker-{lane.name}", _main_pid(worker))],
                 task_events=self._task_events.get(lane.name),
+                proxies=compose_proxies.remote_proxies(control_url, lane.name, self._proxy_plans),
             )
         for name, own in self._own.items():
             self._wait_own_ready(self._lanes[name], len(own.workers))

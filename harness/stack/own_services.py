@@ -235,12 +235,12 @@ def with_heartbeat(argv: list[str]) -> list[str]:
 
 
 def container_placeholders(lane: LaneSpec, env: Mapping[str, str]) -> dict[str, str]:
-    """The placeholders inside the stack: the image's `python`, the mock at `mock:8000`,
-    the webhook's port in its container."""
+    """The placeholders inside the stack: the image's `python`, the mock at `mock:8000`
+    (or the lane's proxy to it, for network faults: `compose_proxies`), the webhook's port
+    in its container."""
     assert lane.external is not None
-    return placeholders(
-        lane, env, python="python", api_url="http://mock:8000", port=lane.external.port
-    )
+    api_url = env.get("WHATSAPP_API_URL", "http://mock:8000")
+    return placeholders(lane, env, python="python", api_url=api_url, port=lane.external.port)
 
 
 def plan(lane: LaneSpec, env: Mapping[str, str]) -> OwnLane:

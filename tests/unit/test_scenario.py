@@ -814,20 +814,37 @@ def test_kill_pool_process_is_refused_on_the_compose_backend() -> None:
     fault = '\n[[faults]]\nat_s = 1\naction = "kill-pool-process"\n'
     scenario = parse_scenario(prefork + fault, "pool.toml")
     check_backend(scenario, "local")
-    with pytest.raises(ScenarioError, match="workers and proxies only, not on"):
+    with pytest.raises(ScenarioError, match="pool processes only, not on"):
         check_backend(scenario, "compose")
     check_backend(parse_scenario(prefork, "pool.toml"), "compose")  # no such fault: fine
 
 
-def test_network_faults_are_refused_on_the_compose_backend() -> None:
-    """The compose stack has no proxy between its workers and the broker or the API."""
+def test_network_faults_are_accepted_on_the_compose_backend_and_kill_pool_process_is_not() -> None:
+    """The compose project gets a proxy service for the network faults; a pool process is
+    still found among the host's processes only."""
     from harness.nemesis import check_backend
 
-    fault = '\n[[faults]]\nat_s = 1\naction = "net-reset"\ntarget = "broker"\nduration_s = 1\n'
-    scenario = parse_scenario(VALID + fault, "net.toml")
+    net = (
+        '\n[[faults]]\nat_s = 1\naction = "net-reset"\ntarget = "broker"\nduration_s = 1\n'
+        '\n[[faults]]\nat_s = 2\naction = "net-delay"\ntarget = "api"\nduration_s = 1'
+        "\ndelay_s = 0.5\n"
+        '\n[[faults]]\nat_s = 3\naction = "net-blackhole"\ntarget = "api"\nduration_s = 1\n'
+        '\n[[faults]]\nat_s = 4\naction = "net-half-open"\ntarget = "broker"\n'
+    )
+    scenario = parse_scenario(VALID + net, "net.toml")
+    assert {f.action for f in scenario.faults} == {
+        "net-reset",
+        "net-delay",
+        "net-blackhole",
+        "net-half-open",
+    }
     check_backend(scenario, "local")
-    with pytest.raises(ScenarioError, match=r"net-reset \(every lane\) acts on the local"):
-        check_backend(scenario, "compose")
+    check_backend(scenario, "compose")
+    prefork = (VALID + net).replace('pool = "solo"', 'pool = "prefork"')
+    prefork = prefork.replace('pool = "threads"', 'pool = "prefork"')
+    pool_fault = '\n[[faults]]\nat_s = 5\naction = "kill-pool-process"\n'
+    with pytest.raises(ScenarioError, match=r"kill-pool-process \(every lane\) acts on the local"):
+        check_backend(parse_scenario(prefork + pool_fault, "net.toml"), "compose")
 
 
 @pytest.mark.parametrize("action", ["stop-broker", "restart-broker"])
