@@ -13,6 +13,7 @@ take a pool is one line naming the lane and what to fix (exit 2).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -22,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import yaml
 
 from ..errors import InputError
+from ..processes import run_command
 from ..scenario.containers import ComposeServices
 from ..scenario.external import External
+from .compose_host import ComposeUnavailable, compose_command
 from .external import command_argv, fill, placeholders, worker_argv
 from .images import ImageError, _build, present
 from .spec import LaneSpec
@@ -38,6 +40,8 @@ OWN_REPOSITORY = "stagger/own"  # tags of the images built for lanes: stagger/ow
 # What the harness sets itself: the team's compose file keeps its queue (its topology).
 POOL_VARIABLE = "CELERY_WORKER_POOL"  # where a settings pool is read (as the local lanes')
 QUEUE_VARIABLE = "CELERY_TASK_QUEUE"
+COMPOSE_CONFIG_S = 60.0  # `docker compose config` of a team's file: milliseconds, as a rule
+READ_PROJECT = "stagger-read"  # a name for reading only: nothing is created under it
 
 
 class OwnServiceError(InputError):
@@ -88,19 +92,43 @@ class OwnLane:
 
 
 def read_compose(lane: str, path: str) -> dict[str, Any]:
-    """The compose file's services, or one line saying why not."""
+    """The compose file's services as Docker Compose itself reads them (`docker compose
+    config`): `env_file`, `extends`, anchors and `${VAR}` (from the environment and the
+    file's `.env`) resolved, build contexts made absolute, the services of every profile;
+    or one line saying why not. Values keep compose's `$$` escapes, as the file has them."""
+    file = Path(path)
+    if not file.is_file():
+        raise OwnServiceError(f"lane {lane}: compose file {path}: No such file")
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise OwnServiceError(f"lane {lane}: compose file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise OwnServiceError(f"lane {lane}: compose file {path} is not UTF-8: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise OwnServiceError(f"lane {lane}: compose file {path} is not YAML: {exc}") from None
+        compose = compose_command()
+    except ComposeUnavailable as exc:
+        raise OwnServiceError(f"lane {lane}: reading compose file {path}: {exc}") from None
+    where = file.resolve()
+    base = [*compose, "--file", str(where), "--project-directory", str(where.parent)]
+    base += ["--project-name", READ_PROJECT]
+    profiles = _compose_config(lane, path, [*base, "config", "--profiles"]).split()
+    every = [word for profile in profiles for word in ("--profile", profile)]
+    answer = _compose_config(lane, path, [*base, *every, "config", "--format", "json"])
+    document = json.loads(answer)
     services = document.get("services") if isinstance(document, dict) else None
     if not isinstance(services, dict) or not services:
         raise OwnServiceError(f"lane {lane}: compose file {path} has no `services`")
     return services
+
+
+def _compose_config(lane: str, path: str, argv: list[str]) -> str:
+    """A `docker compose config` command's output; its telling line if it fails."""
+    answer = run_command(argv, timeout_s=COMPOSE_CONFIG_S)
+    if answer is None:
+        raise OwnServiceError(
+            f"lane {lane}: docker compose config of {path} took over {COMPOSE_CONFIG_S:g} s"
+        )
+    if answer.returncode != 0:
+        lines = [line.strip() for line in (answer.stderr or answer.stdout).splitlines()]
+        said = next((line for line in reversed(lines) if line), "(no output)")
+        said = said.split(": ", 1)[1] if said.startswith("validating ") else said
+        raise OwnServiceError(f"lane {lane}: compose file {path}: {said}")
+    return answer.stdout
 
 
 def _service(lane: str, path: str, services: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -109,34 +137,22 @@ def _service(lane: str, path: str, services: Mapping[str, Any], name: str) -> di
             f"lane {lane}: compose file {path} has no service {name!r}; it has: "
             f"{', '.join(sorted(services))}"
         )
-    body = services[name] or {}
-    if not isinstance(body, dict):
-        raise OwnServiceError(
-            f"lane {lane}: service {name!r} of {path} is a {type(body).__name__}, not a mapping"
-        )
-    return dict(body)
+    return dict(services[name])
 
 
-def _argv(raw: Any) -> list[str] | None:
-    """A `command` or `entrypoint`, as a string (split as a shell would) or a list; a
-    ValueError says what is wrong with it."""
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        return shlex.split(raw)  # ValueError on an unclosed quote
-    if not isinstance(raw, list):
-        raise ValueError(f"a command is a string or a list, not {type(raw).__name__}")
-    return [str(word) for word in raw]
-
-
-def _environment(raw: Any) -> dict[str, str]:
-    """A service's `environment`, as a mapping or a list of NAME=value."""
-    if isinstance(raw, dict):
-        return {str(k): "" if v is None else str(v) for k, v in raw.items()}
-    if raw is not None and not isinstance(raw, list):
-        raise ValueError(f"`environment` is a mapping or a list, not {type(raw).__name__}")
-    pairs = (str(item).partition("=") for item in raw or [])
-    return {name: value for name, _, value in pairs}
+def _parsed(raw: Mapping[str, Any]) -> tuple[list[str] | None, list[str] | None, dict[str, str]]:
+    """A service's command, entrypoint and environment, as `docker compose config` writes
+    them (lists, and a mapping whose value is null for a name passed from the shell)."""
+    command, entrypoint = raw.get("command"), raw.get("entrypoint")
+    environment = {
+        str(key): "" if value is None else str(value)
+        for key, value in (raw.get("environment") or {}).items()
+    }
+    return (
+        None if command is None else [str(word) for word in command],
+        None if entrypoint is None else [str(word) for word in entrypoint],
+        environment,
+    )
 
 
 def _source(lane: str, path: str, name: str, service: Mapping[str, Any]) -> Source:
@@ -219,7 +235,8 @@ def argv_pool(lane: LaneSpec, environment: Mapping[str, str]) -> dict[str, str]:
     """Where the lane's pool goes on the command line and the service's environment names
     another in CELERY_WORKER_POOL, that too: Celery takes `--pool=prefork` for its own
     default and lets a configured `worker_pool` win (`WorkersPool.convert` in
-    celery/bin/worker.py), so a prefork lane would run the file's pool instead."""
+    celery/bin/worker.py, since celery/celery#6711), so a prefork lane would run the
+    file's pool instead."""
     if lane.pool_from_settings or POOL_VARIABLE not in environment:
         return {}
     return {POOL_VARIABLE: lane.pool}
@@ -258,7 +275,7 @@ def plan(lane: LaneSpec, env: Mapping[str, str]) -> OwnLane:
 
     def one(name: str, first_worker: bool = False) -> OwnService:
         raw = services[name]
-        command, entrypoint, environment = _parsed(lane.name, compose.file, name, raw)
+        command, entrypoint, environment = _parsed(raw)
         if first_worker:
             command = pool_command(lane, command, f"service {name!r} of {compose.file}")
             environment |= argv_pool(lane, environment)
@@ -274,20 +291,6 @@ def plan(lane: LaneSpec, env: Mapping[str, str]) -> OwnLane:
 
     workers = [one(name, first_worker=i == 0) for i, name in enumerate(compose.workers)]
     return OwnLane(one(compose.webhook), workers, external.port, external.webhook_path)
-
-
-def _parsed(
-    lane: str, path: str, name: str, raw: Mapping[str, Any]
-) -> tuple[list[str] | None, list[str] | None, dict[str, str]]:
-    """A service's command, entrypoint and environment, or one line saying what is wrong."""
-    try:
-        return (
-            _argv(raw.get("command")),
-            _argv(raw.get("entrypoint")),
-            _environment(raw.get("environment")),
-        )
-    except ValueError as exc:
-        raise OwnServiceError(f"lane {lane}: service {name!r} of {path}: {exc}") from None
 
 
 def _from_image(
@@ -338,7 +341,7 @@ def check_lanes(client: docker.DockerClient, lanes: Mapping[str, External]) -> N
         if external.compose is not None:
             path = external.compose.file
             services = named_services(name, external.compose)
-            parsed = {n: _parsed(name, path, n, raw) for n, raw in services.items()}
+            parsed = {n: _parsed(raw) for n, raw in services.items()}
             first = external.compose.workers[0]
             takes_pool(name, parsed[first][0], f"service {first!r} of {path}")
             sources = [_source(name, external.compose.file, n, raw) for n, raw in services.items()]

@@ -270,15 +270,20 @@ def test_the_heartbeat_stays_on_so_the_worker_says_it_is_online() -> None:
 @pytest.mark.parametrize(
     ("body", "said"),
     [
-        ("    command: celery -A app worker 'unclosed\n", "No closing quotation"),
-        ("    command: 42\n", "a command is a string or a list, not int"),
+        ("    command: celery -A app worker 'unclosed\n", "invalid command line string"),
+        ("    command: 42\n", "services.worker.command must be a"),
         (
             "    command: celery -A app worker\n    environment: A=1\n",
-            "`environment` is a mapping or a list, not str",
+            "services.worker.environment must be a mapping",
+        ),
+        ("    env_file: [missing.env]\n", "missing.env not found"),
+        (
+            '    environment: {X: "${STAGGER_UNSET_NEED:?set it}"}\n',
+            "required variable STAGGER_UNSET_NEED is missing a value",
         ),
     ],
 )
-def test_a_malformed_service_is_one_line_naming_the_lane_and_service(
+def test_a_file_compose_cannot_read_is_one_line_naming_the_lane_and_what_compose_said(
     tmp_path: Path, body: str, said: str
 ) -> None:
     compose = tmp_path / "compose.yml"
@@ -289,9 +294,39 @@ def test_a_malformed_service_is_one_line_naming_the_lane_and_service(
     with pytest.raises(OwnServiceError) as raised:
         check_lanes(None, {"mine": external})  # type: ignore[arg-type]  # fails before Docker
     message = str(raised.value)
-    assert message.startswith(f"lane mine: service 'worker' of {compose}: "), message
+    assert message.startswith(f"lane mine: compose file {compose}: "), message
     assert said in message
     assert "\n" not in message
+
+
+def test_the_file_is_read_as_compose_reads_it(tmp_path: Path, monkeypatch: Any) -> None:
+    """env_file, extends, `${VAR}` from the environment and the file's `.env`, services
+    under a profile: what `docker compose up` would run."""
+    (tmp_path / "base.yml").write_text(
+        "services:\n  base:\n    image: bot\n    environment: [FROM_BASE=1]\n"
+    )
+    (tmp_path / "bot.env").write_text("FROM_ENV_FILE=yes\n")
+    (tmp_path / ".env").write_text("QUEUE=from-dotenv\n")
+    (tmp_path / "compose.yml").write_text(
+        "services:\n"
+        "  web:\n    build: .\n    env_file: [bot.env]\n    command: serve ${PORT_WORD}\n"
+        "  worker:\n    extends: {file: base.yml, service: base}\n"
+        "    command: celery -A app worker -Q ${QUEUE}\n"
+        "  debug:\n    image: bot\n    profiles: [debug]\n"
+        "    command: celery -A app worker -Q debug\n"
+    )
+    monkeypatch.setenv("PORT_WORD", "8000")
+    compose = {"file": str(tmp_path / "compose.yml"), "webhook": "web"}
+    mine = lane({"compose": compose | {"workers": ["worker", "debug"]}}, pool="solo")
+    own = plan(mine, lane_env(_spec(mine), 0, mine, "abcd"))
+    worker, debug = own.workers
+    assert own.webhook.command == ["serve", "8000"]
+    assert own.webhook.environment["FROM_ENV_FILE"] == "yes"
+    assert own.webhook.source.context == tmp_path
+    assert worker.command[:6] == ["celery", "-A", "app", "worker", "-Q", "from-dotenv"]
+    assert worker.environment["FROM_BASE"] == "1"
+    assert worker.source.image == "bot"
+    assert debug.command[-2:] == ["-Q", "debug"]  # under a profile: read all the same
 
 
 @pytest.mark.parametrize("pool", ["prefork", "solo"])
