@@ -7,9 +7,11 @@ An external lane's services come from its own image instead (`own_services`): th
 and mock come up first, its task events are heard, then its containers, ready when the
 webhook answers and each worker announced itself.
 `docker compose up --wait` brings it up (every service has a healthcheck); the harness
-reaches the broker, the mock and the webhooks through ports Docker chooses on 127.0.0.1.
+reaches the broker, the mock and the webhooks through ports published on 127.0.0.1.
 Faults go through the Docker API: kill is SIGKILL to the worker's container, stop is
 `docker stop` with the fault's grace, start is a new container of the lane's worker.
+A broker fault stops the broker container and starts it again on the port the harness
+pinned for it (Docker would choose a new one).
 Network faults go through a `proxy` service the project then has (`compose_proxies`).
 Whatever way the run ends, the containers' logs are written to the run directory and
 `docker compose down --volumes` removes every container, network and volume it started.
