@@ -65,13 +65,14 @@ class FaultRecord(BaseModel):
     down_s: float | None = Field(default=None, description="Broker faults: how long it was down.")
     in_effect_from: float | None = Field(
         default=None,
-        description="api-*: when the mock surely had the window's behaviours (it had "
-        "answered the switch); sends between begun_at and this may have met either.",
+        description="api-* and the net-* windows: when the mock surely had the window's "
+        "behaviours, or the proxy its mode (it had answered the switch); sends between "
+        "begun_at and this may have met either.",
     )
     in_effect_until: float | None = Field(
         default=None,
-        description="api-*: the last moment the mock surely still had them (the switch "
-        "back had not been asked yet).",
+        description="api-* and the net-* windows: the last moment the window was surely "
+        "still in force (the switch back had not been asked yet).",
     )
     connections: int | None = Field(
         default=None,

@@ -378,11 +378,17 @@ class Nemesis:
         assert fault.duration_s is not None
         mode = NET_MODES[fault.action]
         proxy.switch(mode, fault.delay_s or 0.0)
+        in_effect_from = time.time()  # the switch answered: in force (on compose, an HTTP call)
         try:
             self._cancelled.wait(fault.duration_s)
         finally:
+            in_effect_until = time.time()
             proxy.switch(None)
-        return {"connections": proxy.connections}
+        return {
+            "connections": proxy.connections,
+            "in_effect_from": in_effect_from,
+            "in_effect_until": in_effect_until,
+        }
 
     def _inject_stack(self, fault: Fault) -> Outcome:
         if fault.action in ("restart-broker", "stop-broker"):
