@@ -31,8 +31,9 @@ def images(
 ) -> None:
     """Build the images of `--backend compose` from this install, with no registry.
 
-    Base (debootstrap) when missing, broker (Debian's redis-server) from the build cache;
-    the project image always, from the build cache when nothing changed.
+    Base (debootstrap) and broker (Debian's redis-server) when missing, the broker also
+    when this release's Dockerfile differs from the one it was built from; the project
+    image always, from the build cache when nothing changed.
     Needs root, debootstrap and a running dockerd.
 
     Tags: STAGGER_IMAGE (stagger/harness:local), BROKER_IMAGE

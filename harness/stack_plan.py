@@ -4,7 +4,7 @@ itself imports for the spec's types)."""
 
 from __future__ import annotations
 
-from .scenario import Scenario
+from .scenario import BROKER_ACTIONS, Scenario
 from .stack.spec import LaneSpec, StackSpec
 
 
@@ -31,4 +31,5 @@ def stack_spec(scenario: Scenario, broker_url: str | None = None) -> StackSpec:
         mock_behaviours=scenario.api,
         rabbitmq=scenario.rabbitmq,
         proxied=scenario.proxied,
+        restarts_broker=any(fault.action in BROKER_ACTIONS for fault in scenario.faults),
     )

@@ -132,7 +132,7 @@ def zoo_cells(run_dirs: list[Path], out: Path) -> list[ZooCell]:
 @dataclass(frozen=True)
 class ZooSummary:
     """What the table's runs show, by run (each named by its link): which reproduced the
-    bug on a lane, and which of those show a release where it is fixed beside it."""
+    bug on a lane, and which of those show a release without it beside it."""
 
     reproduced: list[str]
     release_pairs: list[str]

@@ -34,6 +34,7 @@ from typing import Any
 import docker
 import docker.errors
 import redis
+import requests
 from docker.models.containers import Container
 
 from .. import reaper
@@ -41,7 +42,7 @@ from ..processes import run_command
 from ..proxy_service import ProxyPlan, RemoteProxy
 from ..waiting import DeadlineExceeded, wait_for
 from . import compose_proxies
-from .broker import Broker, free_port
+from .broker import Broker
 from .compose_host import (
     COMPOSE_DIR,
     OWNER_LABEL,
@@ -57,6 +58,7 @@ from .compose_host import (
     owner,
     preflight,
     remove_orphans,
+    unclaimed_port,
 )
 from .core import LaneCore, StackCore, StackStopped, write_mock_config
 from .core import lane_env as core_lane_env
@@ -255,9 +257,11 @@ class ComposeStack(StackCore[ComposeLane]):
         self._brought_up = False
         self._envs: dict[str, dict[str, str]] = {}
         self._own: dict[str, OwnLane] = {}  # external lanes: their containers
+        self._passed: dict[str, str] = {}  # their team's values, by reference (`by_reference`)
         self._task_events: dict[str, TaskEvents] = {}
-        # Pinned (BROKER_PORT) or chosen now: a broker fault starts the same container
-        # again, and Docker would give it a new port where compose left the choice to it.
+        # With a broker fault, pinned: the fault starts the same container again, and
+        # Docker would give it a new port where compose left the choice to it (0: Docker's
+        # choice, or the BROKER_PORT of the environment).
         self._broker_port = 0
         self._proxy_plans: list[ProxyPlan] = []  # network faults: the lanes' proxies
 
@@ -269,7 +273,6 @@ class ComposeStack(StackCore[ComposeLane]):
         self._compose = compose_command()
         super()._prepare()
         self.removed = remove_orphans(self._client)
-        self._broker_port = int(os.environ.get("BROKER_PORT") or 0) or free_port()
         if self.removed:
             with (self.run_dir / "compose.log").open("a", encoding="utf-8") as log:
                 log.writelines(f"{line}\n" for line in self.removed)
@@ -286,6 +289,8 @@ class ComposeStack(StackCore[ComposeLane]):
         for lane in self.spec.lanes:
             if lane.external is not None:
                 self._own[lane.name] = plan(lane, self._envs[lane.name])
+        for own in self._own.values():
+            self._passed |= own.passed
         if self._own:  # bad input is said here, before anything starts
             make_images(self._client, self._own, images()["STAGGER_IMAGE"])
 
@@ -302,6 +307,8 @@ class ComposeStack(StackCore[ComposeLane]):
             " down --volumes\n"
         )
         reaper.tie_project(self.project, self.run_dir)  # removed even if the harness is killed
+        if self.spec.restarts_broker and not int(os.environ.get("BROKER_PORT") or 0):
+            self._broker_port = unclaimed_port()
         self._brought_up = True  # from here on, `down` has something to remove
         if self._own:  # the broker first: task events are heard before any worker starts
             self._up("broker", "mock")
@@ -417,8 +424,9 @@ class ComposeStack(StackCore[ComposeLane]):
 
     def _run_compose(self, *args: str, timeout_s: float) -> str:
         """One compose command on this project; ComposeError with its telling line if it fails."""
-        env = {**os.environ, **images(), "WEBHOOK_PORT": "0"}
-        env["BROKER_PORT"] = str(self._broker_port)
+        env = {**os.environ, **images(), "WEBHOOK_PORT": "0", **self._passed}
+        if self._broker_port:
+            env["BROKER_PORT"] = str(self._broker_port)
         argv = [*self._compose, "--project-name", self.project]
         argv += ["--file", str(self.run_dir / "compose.yml"), *args]
         answer = run_command(argv, timeout_s=timeout_s, env=env, tie="docker compose")
@@ -509,28 +517,54 @@ class ComposeStack(StackCore[ComposeLane]):
     def stop_broker(self, keep_data: bool) -> int:
         """Stop the broker container, as `restart-broker`/`stop-broker` stop the local one:
         Redis saves first with `keep_data` (`SHUTDOWN SAVE`: the container keeps its file
-        for the start), else its file of an earlier save goes first and nothing is saved.
-        The PID of its main process, as the host sees it."""
+        for the start), else the file of an earlier save goes first and nothing is saved.
+        The PID of its main process, as the host sees it. If it cannot, the broker is
+        started again (or left running) before the error is raised: the run goes on with
+        a broker."""
+        with self._lock:
+            if self._stopping:
+                raise StackStopped("not stopping the broker: the stack is stopping")
         container = self._containers()["broker"]
         pid = _main_pid(container)
+        try:
+            self._shut_down(container, keep_data)
+        except ComposeError:
+            with contextlib.suppress(ComposeError, StackStopped):
+                self.start_broker()  # a no-op where it still runs
+            raise
+        return pid
+
+    def _shut_down(self, container: Container, keep_data: bool) -> None:
         assert self.broker is not None
         client = redis.Redis.from_url(self.broker.url, socket_timeout=BROKER_STOP_S)
         try:
             if not keep_data:
-                where = client.config_get("dir")["dir"], client.config_get("dbfilename")
-                path = f"{where[0]}/{where[1]['dbfilename']}"
-                container.exec_run(["rm", "-f", path])
+                self._forget_saved(client, container)
             with contextlib.suppress(redis.ConnectionError):  # it closes as it exits
                 client.execute_command("SHUTDOWN", "SAVE" if keep_data else "NOSAVE")
-        except redis.ResponseError as exc:  # it runs on, e.g. where it could not save
+        except redis.RedisError as exc:  # it runs on, e.g. where it could not save
             raise ComposeError(
                 f"the broker container did not stop: {exc} (its log: broker.log in the run "
                 "directory; with keep_data its image must let it write its directory)"
             ) from None
         finally:
             client.close()
-        container.wait(timeout=BROKER_STOP_S)
-        return pid
+        try:
+            container.wait(timeout=BROKER_STOP_S)
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            raise ComposeError(
+                f"the broker container did not exit within {BROKER_STOP_S:g} s of SHUTDOWN: {exc}"
+            ) from None
+
+    @staticmethod
+    def _forget_saved(client: redis.Redis, container: Container) -> None:
+        """Remove what an earlier `SHUTDOWN SAVE` left, so the start again loads nothing."""
+        directory = client.config_get("dir")["dir"]
+        name = client.config_get("dbfilename")["dbfilename"]
+        removed = container.exec_run(["rm", "-f", f"{directory}/{name}"])
+        if removed.exit_code != 0:
+            said = removed.output.decode(errors="replace").strip()
+            raise ComposeError(f"the broker's saved data could not be removed: {said}")
 
     def start_broker(self) -> int:
         """Start the broker container again (on its pinned port, its saved data loaded, if
@@ -539,7 +573,16 @@ class ComposeStack(StackCore[ComposeLane]):
             if self._stopping:
                 raise StackStopped("not starting the broker: the stack is stopping")
         container = self._containers()["broker"]
-        container.start()
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            if self._stopping:  # removed by the stop meanwhile
+                raise StackStopped("not starting the broker: the stack is stopping") from None
+            assert self.broker is not None
+            raise ComposeError(
+                f"the broker container did not start again on {self.broker.url}: "
+                f"{exc.explanation or exc} (BROKER_PORT pins a port of your choice)"
+            ) from None
         assert self.broker is not None
         client = redis.Redis.from_url(self.broker.url, socket_timeout=1.0)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -30,6 +31,8 @@ STACK_FILE = COMPOSE_DIR / "stack.yml"
 DEFAULT_IMAGES = {"STAGGER_IMAGE": "stagger/harness:local", "BROKER_IMAGE": "redis:7-bookworm"}
 # Host ports a user may pin (0 or unset: Docker chooses a free one).
 PINNABLE_PORTS = ("BROKER_PORT", "MOCK_PORT")
+UNCLAIMED_FROM = 20000  # `unclaimed_port`: below the ephemeral range, above most services
+EPHEMERAL_LOW = 32768  # Linux's default, where /proc does not say
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 RUN_LABEL = "org.stagger-harness.run"  # the run's id
@@ -102,6 +105,26 @@ def check_images(client: docker.DockerClient, wanted: Mapping[str, str]) -> None
                 "and set BROKER_IMAGE=stagger/redis:bookworm"
             )
             raise ComposeUnavailable(f"image {image} ({variable}) is missing: {how}") from None
+
+
+def unclaimed_port(host: str = "127.0.0.1", tries: int = 50) -> int:
+    """A free port below the kernel's ephemeral range, for a port that must stay the
+    same while its container is down (a broker fault): there no outgoing connection
+    takes it as its own source port meanwhile, as one could an ephemeral port."""
+    low = EPHEMERAL_LOW
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    start = max(1024, min(UNCLAIMED_FROM, low - tries))
+    for port in random.sample(range(start, low), k=min(tries, low - start)):
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise ComposeUnavailable(
+        f"no free port on {host} between {start} and {low}: set BROKER_PORT to a free one"
+    )
 
 
 def check_ports(environ: Mapping[str, str]) -> None:

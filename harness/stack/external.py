@@ -117,7 +117,9 @@ class TaskEvents:
     def __init__(self, broker_url: str) -> None:
         self.broker_url = broker_url
         self.events: list[dict[str, Any]] = []
-        self.online_count = 0  # worker-online events: each worker announces itself once
+        # Workers by (hostname, pid): a worker announces itself again when its consumer
+        # restarts after a lost connection, and that is no new worker.
+        self._online: set[tuple[str, int]] = set()
         self.reconnects = 0
         self._lock = threading.Lock()
         self._receiver: Any = None
@@ -141,7 +143,8 @@ class TaskEvents:
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type", "")
         if kind == "worker-online":
-            self.online_count += 1
+            with self._lock:
+                self._online.add((str(event.get("hostname")), int(event.get("pid") or 0)))
         if kind.startswith("task-"):
             with self._lock:
                 self.events.append(event)
@@ -169,6 +172,8 @@ class TaskEvents:
         except Exception as exc:
             self._error = exc
             self._listening.set()
+        finally:
+            app.close()
 
     def _capture(self, app: Any, connection: Any) -> None:
         """Events until stopped, or until the connection is lost (raised)."""
@@ -186,6 +191,12 @@ class TaskEvents:
         if self._stopped.is_set():  # stopped while connecting
             return
         receiver.capture(limit=None, timeout=None, wakeup=False)  # until should_stop
+
+    @property
+    def online_count(self) -> int:
+        """How many workers announced themselves (`worker-online`), each counted once."""
+        with self._lock:
+            return len(self._online)
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:

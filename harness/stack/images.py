@@ -56,6 +56,7 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 IMAGE_EXTRAS = ("flower>=2", "django>=5.1")
 VERSION_LABEL = "org.opencontainers.image.version"
 SOURCE_LABEL = "io.stagger.harness.installed-at"  # the harness package the image came from
+DOCKERFILE_LABEL = "io.stagger.harness.dockerfile-sha256"  # the broker image's, as built
 STEP_TIMEOUT_S = 900.0  # debootstrap or a download on a slow mirror
 KEEP_WHEEL_SETS = 3  # wheel folders kept per Python (each ~100 MB)
 WHEELS_FORMAT = 1  # bump when the way the wheel folders are made changes
@@ -309,14 +310,30 @@ def _build(client: docker.DockerClient, tag: str, rebuild: bool, **kwargs: objec
         raise ImageError(f"building {tag} failed: {exc.explanation or exc}") from None
 
 
-def broker_image(client: docker.DockerClient, settings: ImageSettings, rebuild: bool) -> None:
+def broker_dockerfile() -> tuple[bytes, str]:
+    """The broker image's Dockerfile and its SHA-256 (the image is labelled with it)."""
     dockerfile = (compose_dir() / "broker.Dockerfile").read_bytes()
+    return dockerfile, hashlib.sha256(dockerfile).hexdigest()
+
+
+def broker_current(client: docker.DockerClient, tag: str) -> bool:
+    """The broker image is there and was built from this release's Dockerfile."""
+    try:
+        labels = client.images.get(tag).labels or {}
+    except docker.errors.ImageNotFound:
+        return False
+    return labels.get(DOCKERFILE_LABEL) == broker_dockerfile()[1]
+
+
+def broker_image(client: docker.DockerClient, settings: ImageSettings, rebuild: bool) -> None:
+    dockerfile, digest = broker_dockerfile()
     _build(
         client,
         settings.broker,
         rebuild,
         fileobj=io.BytesIO(dockerfile),
         buildargs={"BASE_IMAGE": settings.base},
+        labels={DOCKERFILE_LABEL: digest},
     )
 
 
@@ -361,9 +378,9 @@ def check_host(settings: ImageSettings, rebuild: bool, client: docker.DockerClie
 
 
 def build_images(settings: ImageSettings, rebuild: bool, say: Say) -> None:
-    """The base when missing (or `rebuild`); the broker and project images always, from
-    the build cache when their Dockerfile and context did not change (a broker image of an
-    older release is brought up to date)."""
+    """Base and broker when missing (or `rebuild`; the broker also when it was built from
+    another release's Dockerfile, which its label tells); the project image always, from
+    the build cache when its context did not change."""
     client = engine()
     try:
         check_host(settings, rebuild, client)
@@ -371,11 +388,14 @@ def build_images(settings: ImageSettings, rebuild: bool, say: Say) -> None:
             say(f"base image {settings.base}: present")
         else:
             _timed(f"base image {settings.base}", lambda: base_image(client, settings), say)
-        _timed(
-            f"broker image {settings.broker}",
-            lambda: broker_image(client, settings, rebuild),
-            say,
-        )
+        if not rebuild and broker_current(client, settings.broker):
+            say(f"broker image {settings.broker}: present")
+        else:
+            _timed(
+                f"broker image {settings.broker}",
+                lambda: broker_image(client, settings, rebuild),
+                say,
+            )
         wheel_dir = _timed(
             f"wheels for Python {settings.python}", lambda: wheels(settings, say), say
         )

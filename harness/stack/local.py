@@ -115,13 +115,14 @@ class LocalStack(StackCore[Lane]):
         mock_port = brokers.free_port()
         self.mock_url = f"http://127.0.0.1:{mock_port}"
         specs = list(enumerate(self.spec.lanes))
-        envs = {spec.name: self._lane_env(index, spec) for index, spec in specs}
-        proxies = {name: self._start_proxies(name, env, mock_port) for name, env in envs.items()}
-        envs = {name: _through(env, proxies[name]) for name, env in envs.items()}
+        direct = {spec.name: self._lane_env(index, spec) for index, spec in specs}
+        proxies = {name: self._start_proxies(name, env, mock_port) for name, env in direct.items()}
+        envs = {name: _through(env, proxies[name]) for name, env in direct.items()}
         settings = {name: settings_from_env(env) for name, env in envs.items()}
         for _, spec in specs:
             if spec.external is not None:
-                self._prepare_external(spec, envs[spec.name])
+                broker_url = direct[spec.name]["CELERY_BROKER_URL"]
+                self._prepare_external(spec, envs[spec.name], broker_url)
         mock_argv = mock_server.command("--config", str(self._write_mock_config()))
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=1 + 2 * len(specs))
         try:
@@ -215,8 +216,10 @@ class LocalStack(StackCore[Lane]):
 
     # -- external lanes ------------------------------------------------------------------------
 
-    def _prepare_external(self, spec: LaneSpec, env: dict[str, str]) -> None:
-        """Fill the lane's placeholders; listen to its task events before its worker starts."""
+    def _prepare_external(self, spec: LaneSpec, env: dict[str, str], broker_url: str) -> None:
+        """Fill the lane's placeholders; listen to its task events before its worker starts,
+        on `broker_url`, the broker itself (a network fault on the lane's proxy must not
+        silence the evidence)."""
         assert spec.external is not None
         values = placeholders(
             spec,
@@ -227,7 +230,7 @@ class LocalStack(StackCore[Lane]):
         )
         self._values[spec.name] = values
         env.update({name: value.format(**values) for name, value in spec.external.env.items()})
-        events = TaskEvents(env["CELERY_BROKER_URL"])
+        events = TaskEvents(broker_url)
         self._task_events[spec.name] = events
         try:
             events.start(timeout_s=self.spec.start_timeout_s)

@@ -41,6 +41,7 @@ OWN_REPOSITORY = "stagger/own"  # tags of the images built for lanes: stagger/ow
 POOL_VARIABLE = "CELERY_WORKER_POOL"  # where a settings pool is read (as the local lanes')
 QUEUE_VARIABLE = "CELERY_TASK_QUEUE"
 COMPOSE_CONFIG_S = 60.0  # `docker compose config` of a team's file: milliseconds, as a rule
+TEAM_PREFIX = "STAGGER_TEAM_"  # the variables that carry a team's values to compose
 READ_PROJECT = "stagger-read"  # a name for reading only: nothing is created under it
 
 
@@ -76,6 +77,8 @@ class OwnService:
     environment: dict[str, str] = field(default_factory=dict)
     entrypoint: list[str] | None = None
     working_dir: str | None = None
+    # The team's values that `environment` names by reference (`by_reference`).
+    passed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,11 @@ class OwnLane:
     workers: list[OwnService]
     port: int
     path: str
+
+    @property
+    def passed(self) -> dict[str, str]:
+        """Every value its services name by reference, for `docker compose`'s environment."""
+        return {k: v for one in [self.webhook, *self.workers] for k, v in one.passed.items()}
 
 
 # -- the team's compose file ---------------------------------------------------------------
@@ -231,6 +239,24 @@ def pool_command(lane: LaneSpec, argv: list[str] | None, what: str) -> list[str]
     return with_heartbeat(out)
 
 
+def by_reference(
+    lane: str, service: str, environment: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The team's environment as references (`NAME: ${STAGGER_TEAM_...}`) and the values
+    they stand for, which the harness hands to `docker compose` in its own environment:
+    what the team's `env_file` and shell gave (secrets, as a rule) stays out of the run's
+    compose file, as `docker compose up` keeps it out of any file. The values lose
+    compose's `$$` escapes: a value put in place of a reference is not read again."""
+    references: dict[str, str] = {}
+    passed: dict[str, str] = {}
+    for name, value in environment.items():
+        key = hashlib.sha256(f"{lane}\0{service}\0{name}".encode()).hexdigest()[:16]
+        variable = f"{TEAM_PREFIX}{key.upper()}"
+        references[name] = "${" + variable + "}"
+        passed[variable] = value.replace("$$", "$")
+    return references, passed
+
+
 def argv_pool(lane: LaneSpec, environment: Mapping[str, str]) -> dict[str, str]:
     """Where the lane's pool goes on the command line and the service's environment names
     another in CELERY_WORKER_POOL, that too: Celery takes `--pool=prefork` for its own
@@ -276,17 +302,19 @@ def plan(lane: LaneSpec, env: Mapping[str, str]) -> OwnLane:
     def one(name: str, first_worker: bool = False) -> OwnService:
         raw = services[name]
         command, entrypoint, environment = _parsed(raw)
+        team, passed = by_reference(lane.name, name, environment)
         if first_worker:
             command = pool_command(lane, command, f"service {name!r} of {compose.file}")
-            environment |= argv_pool(lane, environment)
+            team |= argv_pool(lane, environment)
         else:
             command = with_heartbeat(command or [])
         return OwnService(
             source=_source(lane.name, compose.file, name, raw),
             command=command,
-            environment=environment | ours,
+            environment=team | ours,
             entrypoint=entrypoint,
             working_dir=raw.get("working_dir"),
+            passed=passed,
         )
 
     workers = [one(name, first_worker=i == 0) for i, name in enumerate(compose.workers)]

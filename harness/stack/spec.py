@@ -105,6 +105,10 @@ class StackSpec(_Strict):
         default_factory=frozenset,
         description="Lanes reach these through a proxy of their own (for network faults).",
     )
+    restarts_broker: bool = Field(
+        default=False,
+        description="A broker fault stops and starts the broker (compose pins its port).",
+    )
     worker_loglevel: str = "INFO"
     start_timeout_s: Annotated[float, Field(gt=0)] = 60.0
 

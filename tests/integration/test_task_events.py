@@ -26,13 +26,15 @@ def broker(tmp_path: Path) -> Iterator[brokers.Broker]:
         started.stop()
 
 
-def _send(url: str, uuid: str) -> None:
-    """One task event, sent as a worker sends it (Celery's event dispatcher)."""
+def _send(url: str, uuid: str, kind: str = "task-received", hostname: str | None = None) -> None:
+    """One event, sent as a worker sends it (Celery's event dispatcher: with the sender's
+    hostname and PID)."""
     app = Celery(broker=url, set_as_current=False)
     with app.connection_for_write() as connection:
-        dispatcher = app.events.Dispatcher(connection, enabled=True)
-        dispatcher.send("task-received", uuid=uuid)
+        dispatcher = app.events.Dispatcher(connection, hostname=hostname, enabled=True)
+        dispatcher.send(kind, uuid=uuid)
         dispatcher.close()
+    app.close()
 
 
 def _heard(events: TaskEvents) -> set[str]:
@@ -73,3 +75,21 @@ def test_a_broker_that_never_answers_fails_the_start_with_its_error() -> None:
     finally:
         events.stop()
     assert not events._thread.is_alive()
+
+
+def test_a_worker_announcing_itself_again_is_counted_once(broker: brokers.Broker) -> None:
+    """A worker sends worker-online again when its consumer restarts after a lost
+    connection: readiness of a new worker must not be read from that."""
+    url = broker.url_for_db(4)
+    events = TaskEvents(url)
+    events.start(timeout_s=HEAR_S)
+    try:
+        _send(url, "one", kind="worker-online", hostname="lane@a")
+        _send(url, "again", kind="worker-online", hostname="lane@a")  # same host and PID
+        _send(url, "marker", hostname="lane@a")  # heard after both: they were read
+        wait_for(lambda: "marker" in _heard(events), timeout_s=HEAR_S, interval_s=0.05)
+        assert events.online_count == 1
+        _send(url, "two", kind="worker-online", hostname="lane@b")
+        wait_for(lambda: events.online_count == 2, timeout_s=HEAR_S, interval_s=0.05)
+    finally:
+        events.stop()

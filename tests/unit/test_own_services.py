@@ -17,10 +17,12 @@ from harness.scenario.external import External
 from harness.stack.compose import lane_env, project_file
 from harness.stack.local import LocalStack
 from harness.stack.own_services import (
+    OwnService,
     OwnServiceError,
     check_lanes,
     plan,
     pool_command,
+    project_services,
 )
 from harness.stack.spec import LaneSpec, StackSpec
 
@@ -38,6 +40,14 @@ IMAGE_FORM = {
 
 def lane(external: dict[str, Any], **fields: Any) -> LaneSpec:
     return LaneSpec(name="mine", external=External.model_validate(external), **fields)
+
+
+def seen(service: OwnService) -> dict[str, str]:
+    """The environment as the container gets it: references filled from `passed`."""
+    return {
+        name: service.passed.get(value[2:-1], value) if value.startswith("${") else value
+        for name, value in service.environment.items()
+    }
 
 
 # -- the scenario's forms ------------------------------------------------------------------
@@ -150,11 +160,12 @@ def test_compose_services_run_the_teams_image_and_command_under_the_harness_envi
     assert "--pool=prefork" in cpu.command  # the other workers run as the file has them
     for service in (own.webhook, io, cpu):
         assert service.source.context == DJANGO
-        assert service.environment["CELERY_BROKER_URL"] == env["CELERY_BROKER_URL"]
-        assert service.environment["WHATSAPP_API_URL"] == "http://mock:8000"
-        assert service.environment["CELERY_WORKER_POOL"] == "gevent"
-        assert service.environment["DJANGO_ALLOWED_HOSTS"] == "*"  # the team's own stays
-        assert "CELERY_TASK_QUEUE" not in service.environment  # the team's queues stay
+        environment = seen(service)
+        assert environment["CELERY_BROKER_URL"] == env["CELERY_BROKER_URL"]
+        assert environment["WHATSAPP_API_URL"] == "http://mock:8000"
+        assert environment["CELERY_WORKER_POOL"] == "gevent"
+        assert environment["DJANGO_ALLOWED_HOSTS"] == "*"  # the team's own stays
+        assert "CELERY_TASK_QUEUE" not in environment  # the team's queues stay
     assert (own.port, own.path) == (8000, "/webhook/")
 
 
@@ -321,10 +332,10 @@ def test_the_file_is_read_as_compose_reads_it(tmp_path: Path, monkeypatch: Any) 
     own = plan(mine, lane_env(_spec(mine), 0, mine, "abcd"))
     worker, debug = own.workers
     assert own.webhook.command == ["serve", "8000"]
-    assert own.webhook.environment["FROM_ENV_FILE"] == "yes"
+    assert seen(own.webhook)["FROM_ENV_FILE"] == "yes"
     assert own.webhook.source.context == tmp_path
     assert worker.command[:6] == ["celery", "-A", "app", "worker", "-Q", "from-dotenv"]
-    assert worker.environment["FROM_BASE"] == "1"
+    assert seen(worker)["FROM_BASE"] == "1"
     assert worker.source.image == "bot"
     assert debug.command[-2:] == ["-Q", "debug"]  # under a profile: read all the same
 
@@ -339,5 +350,26 @@ def test_a_pool_on_the_command_line_also_replaces_the_files_settings_pool(pool: 
     io, cpu = own.workers
     assert f"--pool={pool}" in io.command
     assert io.environment["CELERY_WORKER_POOL"] == pool
-    assert cpu.environment["CELERY_WORKER_POOL"] == "gevent"  # as the file has it
-    assert own.webhook.environment["CELERY_WORKER_POOL"] == "gevent"
+    assert seen(cpu)["CELERY_WORKER_POOL"] == "gevent"  # as the file has it
+    assert seen(own.webhook)["CELERY_WORKER_POOL"] == "gevent"
+
+
+def test_the_teams_values_reach_compose_by_reference_not_in_the_run_directory(
+    tmp_path: Path,
+) -> None:
+    """What the team's env_file and shell give (secrets, as a rule) is handed to
+    `docker compose` in its environment; the run's compose file names it only."""
+    (tmp_path / "secret.env").write_text("API_KEY=s3cr$$et-value\n")
+    (tmp_path / "compose.yml").write_text(
+        "services:\n  web:\n    image: bot\n    env_file: [secret.env]\n"
+        "  worker:\n    image: bot\n    command: celery -A app worker\n"
+    )
+    compose = {"file": str(tmp_path / "compose.yml"), "webhook": "web", "workers": ["worker"]}
+    mine = lane({"compose": compose}, pool="solo")
+    own = plan(mine, lane_env(_spec(mine), 0, mine, "abcd"))
+    written = str(project_services("mine", own, {}))
+    assert "s3cr" not in written
+    reference = own.webhook.environment["API_KEY"]
+    assert reference.startswith("${STAGGER_TEAM_")
+    assert own.passed[reference[2:-1]] == "s3cr$et-value"  # compose's `$$`, read once
+    assert seen(own.webhook)["WHATSAPP_API_URL"] == "http://mock:8000"  # the harness's: as is
