@@ -223,7 +223,10 @@ class RemoteProxy:
         self.name = f"proxy-{lane}-{target}"
 
     def _request(self, method: str, suffix: str = "", body: Any = None) -> dict[str, Any]:
-        answer = httpx.request(method, self.url + suffix, json=body, timeout=REQUEST_TIMEOUT_S)
+        try:
+            answer = httpx.request(method, self.url + suffix, json=body, timeout=REQUEST_TIMEOUT_S)
+        except httpx.TransportError as exc:  # the service gone, or too slow to answer
+            raise RemoteProxyError(f"{self.name}: {type(exc).__name__}: {exc}") from None
         if answer.status_code != 200:
             try:
                 said = answer.json().get("error") or answer.text
