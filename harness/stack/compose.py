@@ -587,7 +587,8 @@ class ComposeStack(StackCore[ComposeLane]):
         client = redis.Redis.from_url(self.broker.url, socket_timeout=1.0)
 
         def answers() -> bool:
-            with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
+            # Loading its data, or slow to answer on a loaded machine: not yet.
+            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
                 return bool(client.ping())
             return False
 
