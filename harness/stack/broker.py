@@ -123,6 +123,14 @@ def start_embedded(run_dir: Path, host: str = "127.0.0.1", timeout_s: float = 20
     raise BrokerError("valkey-server did not start:\n" + "\n".join(errors))
 
 
+def request_shutdown(client: redis.Redis, keep_data: bool) -> None:
+    """`SHUTDOWN SAVE` (with `keep_data`) or `SHUTDOWN NOSAVE`; the server closes the
+    connection as it exits, and that is the answer. A server that will not (it could not
+    save) answers with an error: raised."""
+    with contextlib.suppress(redis.ConnectionError):
+        client.execute_command("SHUTDOWN", "SAVE" if keep_data else "NOSAVE")
+
+
 def shut_down(broker: Broker, keep_data: bool, timeout_s: float = 10.0) -> None:
     """Stop an embedded broker; with `keep_data`, saved first (`SHUTDOWN SAVE`), else its
     data is gone (`SHUTDOWN NOSAVE`, and no dump file is left to load)."""
@@ -131,9 +139,8 @@ def shut_down(broker: Broker, keep_data: bool, timeout_s: float = 10.0) -> None:
     dump = Path(broker.process_dir) / DUMP
     dump.unlink(missing_ok=True)
     client = redis.Redis.from_url(broker.url, socket_timeout=timeout_s)
-    try:  # the server closes the connection as it exits: that is the answer
-        with contextlib.suppress(redis.ConnectionError):
-            client.execute_command("SHUTDOWN", "SAVE" if keep_data else "NOSAVE")
+    try:
+        request_shutdown(client, keep_data)
     finally:
         client.close()
     broker.process.popen.wait(timeout=timeout_s)

@@ -42,7 +42,7 @@ from ..processes import run_command
 from ..proxy_service import ProxyPlan, RemoteProxy
 from ..waiting import DeadlineExceeded, wait_for
 from . import compose_proxies
-from .broker import Broker
+from .broker import Broker, request_shutdown
 from .compose_host import (
     COMPOSE_DIR,
     OWNER_LABEL,
@@ -521,9 +521,7 @@ class ComposeStack(StackCore[ComposeLane]):
         The PID of its main process, as the host sees it. If it cannot, the broker is
         started again (or left running) before the error is raised: the run goes on with
         a broker."""
-        with self._lock:
-            if self._stopping:
-                raise StackStopped("not stopping the broker: the stack is stopping")
+        self._refuse_when_stopping("stopping the broker")
         container = self._containers()["broker"]
         pid = _main_pid(container)
         try:
@@ -540,8 +538,7 @@ class ComposeStack(StackCore[ComposeLane]):
         try:
             if not keep_data:
                 self._forget_saved(client, container)
-            with contextlib.suppress(redis.ConnectionError):  # it closes as it exits
-                client.execute_command("SHUTDOWN", "SAVE" if keep_data else "NOSAVE")
+            request_shutdown(client, keep_data)
         except redis.RedisError as exc:  # it runs on, e.g. where it could not save
             raise ComposeError(
                 f"the broker container did not stop: {exc} (its log: broker.log in the run "
@@ -569,9 +566,7 @@ class ComposeStack(StackCore[ComposeLane]):
     def start_broker(self) -> int:
         """Start the broker container again (on its pinned port, its saved data loaded, if
         any); returns once it answers PING, with its main process's PID."""
-        with self._lock:
-            if self._stopping:
-                raise StackStopped("not starting the broker: the stack is stopping")
+        self._refuse_when_stopping("starting the broker")
         container = self._containers()["broker"]
         try:
             container.start()

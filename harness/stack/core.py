@@ -195,6 +195,13 @@ class StackCore(ABC, Generic[L]):
     def _stop(self) -> None:
         """Stop or remove every part started, however far `_start` got."""
 
+    def _refuse_when_stopping(self, doing: str) -> None:
+        """StackStopped ("not <doing>: the stack is stopping") once the stop has begun:
+        what started then could be missed by the stop, and outlive the stack."""
+        with self._lock:
+            if self._stopping:
+                raise StackStopped(f"not {doing}: the stack is stopping")
+
     def _worker_number(self, lane: str) -> int:
         """The number of the lane's next worker (2 for the first the nemesis starts); a
         failed start keeps its number, so its log is never appended to."""

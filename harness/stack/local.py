@@ -300,9 +300,7 @@ class LocalStack(StackCore[Lane]):
         ready_check: Callable[[], bool] | None = None,
         cwd: Path | None = None,
     ) -> ServerProcess:
-        with self._lock:
-            if self._stopping:
-                raise StackStopped(f"not starting {name}: the stack is stopping")
+        self._refuse_when_stopping(f"starting {name}")
         return start_server(
             argv,
             ready,

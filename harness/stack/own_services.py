@@ -340,7 +340,7 @@ def _from_image(
 
 def _literal(env: Mapping[str, str]) -> dict[str, str]:
     """Values the harness writes into the run's compose file, kept from compose's `$`
-    interpolation (what comes from the team's own file is theirs, written for it)."""
+    interpolation (the team's own go by reference: `by_reference`)."""
     return {name: _escaped(value) for name, value in env.items()}
 
 
@@ -369,9 +369,8 @@ def check_lanes(client: docker.DockerClient, lanes: Mapping[str, External]) -> N
         if external.compose is not None:
             path = external.compose.file
             services = named_services(name, external.compose)
-            parsed = {n: _parsed(raw) for n, raw in services.items()}
             first = external.compose.workers[0]
-            takes_pool(name, parsed[first][0], f"service {first!r} of {path}")
+            takes_pool(name, _parsed(services[first])[0], f"service {first!r} of {path}")
             sources = [_source(name, external.compose.file, n, raw) for n, raw in services.items()]
         elif external.build is not None:
             sources = [
