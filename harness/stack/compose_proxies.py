@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..proxy import through
 from ..proxy_service import ProxyPlan, RemoteProxy
+from .core import URL_VARIABLE, through_proxies
 from .spec import StackSpec
 
 SERVICE = "proxy"
@@ -39,8 +39,6 @@ HEALTHCHECK = {
     "retries": 5,
     "start_period": "30s",
 }
-# The variable each target's URL is in, in a lane's environment.
-URL_VARIABLE = {"broker": "CELERY_BROKER_URL", "api": "WHATSAPP_API_URL"}
 
 
 def plans(spec: StackSpec, envs: Mapping[str, Mapping[str, str]]) -> list[ProxyPlan]:
@@ -63,17 +61,10 @@ def plans(spec: StackSpec, envs: Mapping[str, Mapping[str, str]]) -> list[ProxyP
 
 
 def routed_env(env: Mapping[str, str], lane: str, routes: Sequence[ProxyPlan]) -> dict[str, str]:
-    """The lane's environment with its broker connection and API through its proxies; the
-    bot's store (BOT_REDIS_URL) stays on the broker itself, as on the local backend."""
-    out = dict(env)
-    for plan in routes:
-        if plan.lane != lane:
-            continue
-        variable = URL_VARIABLE[plan.target]
-        if plan.target == "broker":
-            out.setdefault("BOT_REDIS_URL", out[variable])
-        out[variable] = through(out[variable], f"{SERVICE}:{plan.port}")
-    return out
+    """The lane's environment with its broker connection and API through its proxies in
+    the `proxy` service (`core.through_proxies`, as on the local backend)."""
+    hosts = {plan.target: f"{SERVICE}:{plan.port}" for plan in routes if plan.lane == lane}
+    return through_proxies(env, hosts)
 
 
 def service(

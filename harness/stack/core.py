@@ -23,6 +23,7 @@ from mock_meta_api.config import DEFAULT_ACCESS_TOKEN, DEFAULT_APP_SECRET
 from ..bot.settings import BotSettings
 from ..bot.store import Store
 from ..errors import RunError
+from ..proxy import through
 from ..signals import deferred
 from .backend import Worker
 from .spec import LaneSpec, StackSpec, phone_number_id
@@ -72,6 +73,23 @@ def lane_env(
     if lane.pool_from_settings:
         env["CELERY_WORKER_POOL"] = lane.pool
     return env | spec.bot_env | lane.env
+
+
+# The variable each network-fault target's URL is in, in a lane's environment.
+URL_VARIABLE = {"broker": "CELERY_BROKER_URL", "api": "WHATSAPP_API_URL"}
+
+
+def through_proxies(env: Mapping[str, str], hosts: Mapping[str, str]) -> dict[str, str]:
+    """A lane's environment with Celery's broker connection and the API's through the
+    proxies at `hosts` (target: host:port); the bot's own store (BOT_REDIS_URL: outbox,
+    events) stays on the broker itself, so the harness's evidence survives a network
+    fault."""
+    out = dict(env)
+    if "broker" in hosts:
+        out.setdefault("BOT_REDIS_URL", out[URL_VARIABLE["broker"]])
+    for target, host_port in hosts.items():
+        out[URL_VARIABLE[target]] = through(out[URL_VARIABLE[target]], host_port)
+    return out
 
 
 def write_mock_config(path: Path, lanes: int, behaviours: Mapping[str, Any]) -> Path:

@@ -29,7 +29,15 @@ from ..proxy import Proxy
 from ..scenario.containers import local_lanes_only
 from . import broker as brokers
 from . import rabbitmq
-from .core import VERIFY_TOKEN, LaneCore, StackCore, StackStopped, lane_env, write_mock_config
+from .core import (
+    VERIFY_TOKEN,
+    LaneCore,
+    StackCore,
+    StackStopped,
+    lane_env,
+    through_proxies,
+    write_mock_config,
+)
 from .external import (
     ExternalLaneError,
     TaskEvents,
@@ -117,7 +125,10 @@ class LocalStack(StackCore[Lane]):
         specs = list(enumerate(self.spec.lanes))
         direct = {spec.name: self._lane_env(index, spec) for index, spec in specs}
         proxies = {name: self._start_proxies(name, env, mock_port) for name, env in direct.items()}
-        envs = {name: _through(env, proxies[name]) for name, env in direct.items()}
+        envs = {
+            name: through_proxies(env, {t: p.url_host for t, p in proxies[name].items()})
+            for name, env in direct.items()
+        }
         settings = {name: settings_from_env(env) for name, env in envs.items()}
         for _, spec in specs:
             if spec.external is not None:
@@ -400,16 +411,3 @@ class LocalStack(StackCore[Lane]):
 def _short(argv: list[str], limit: int = 100) -> str:
     text = shlex.join(argv)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _through(env: dict[str, str], proxies: dict[str, Proxy]) -> dict[str, str]:
-    """A lane's environment with Celery's broker connection and the API's through its
-    proxies; the bot's own store (outbox, events) stays direct, so the harness's evidence
-    survives a network fault."""
-    env = dict(env)
-    if "broker" in proxies:
-        env.setdefault("BOT_REDIS_URL", env["CELERY_BROKER_URL"])
-        env["CELERY_BROKER_URL"] = proxies["broker"].through(env["CELERY_BROKER_URL"])
-    if "api" in proxies:
-        env["WHATSAPP_API_URL"] = proxies["api"].through(env["WHATSAPP_API_URL"])
-    return env
